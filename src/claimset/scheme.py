@@ -1,0 +1,232 @@
+"""The annotation scheme (``schema/scheme.yaml``) and what is generated from it.
+
+The scheme is the single source of truth for label names, relation types and per-region attributes.
+The Label Studio labeling config and the allowed values the validators check are derived from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from claimset.errors import ClaimsetError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SCHEME_PATH = REPO_ROOT / "schema" / "scheme.yaml"
+DEFAULT_CONFIG_PATH = REPO_ROOT / "schema" / "label-config.xml"
+
+
+@dataclass(frozen=True)
+class SpanLabel:
+    value: str
+    hotkey: str
+    background: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class RelationType:
+    value: str
+    head: str
+    tail: str
+    definition: str
+    stance: bool = False
+    max_per_head: int | None = None
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A per-region control that fills column ``name`` of spans labelled ``label``."""
+
+    name: str
+    control: str  # "choices" or "textarea"
+    from_name: str
+    label: str
+    required: bool
+    definition: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    version: int
+    text_name: str
+    labels_name: str
+    spans: tuple[SpanLabel, ...]
+    relations: tuple[RelationType, ...]
+    attributes: tuple[Attribute, ...]
+
+    @property
+    def span_labels(self) -> tuple[str, ...]:
+        return tuple(label.value for label in self.spans)
+
+    @property
+    def relation_types(self) -> tuple[str, ...]:
+        return tuple(rel.value for rel in self.relations)
+
+    @property
+    def stances(self) -> tuple[str, ...]:
+        """Relation types that carry a claim's stance toward a target."""
+        return tuple(rel.value for rel in self.relations if rel.stance)
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(attr.name for attr in self.attributes))
+
+    def relation(self, value: str) -> RelationType | None:
+        return next((rel for rel in self.relations if rel.value == value), None)
+
+    def attribute_for(self, from_name: str) -> Attribute | None:
+        return next((attr for attr in self.attributes if attr.from_name == from_name), None)
+
+    def attributes_of(self, label: str) -> tuple[Attribute, ...]:
+        return tuple(attr for attr in self.attributes if attr.label == label)
+
+    def allowed_values(self, attribute: str) -> tuple[str, ...]:
+        """Closed vocabulary of a choices attribute; empty for free text."""
+        values: dict[str, None] = {}
+        for attr in self.attributes:
+            if attr.name == attribute:
+                values.update(dict.fromkeys(attr.values))
+        return tuple(values)
+
+    def label_of_role(self, relation: str) -> str:
+        """The tail label of a relation type (``said_by`` -> ``Speaker``)."""
+        rel = self.relation(relation)
+        if rel is None:
+            raise KeyError(relation)
+        return rel.tail
+
+
+def _require(mapping: dict[str, Any], key: str, where: str) -> Any:
+    if key not in mapping:
+        raise ClaimsetError(f"{where}: missing key '{key}'")
+    return mapping[key]
+
+
+def parse_scheme(data: dict[str, Any], where: str = "scheme") -> Scheme:
+    """Build a :class:`Scheme` from the parsed YAML mapping, checking its internal consistency."""
+    labels = _require(data, "labels", where)
+    spans = tuple(
+        SpanLabel(
+            value=str(_require(s, "value", f"{where}: labels.spans")),
+            hotkey=str(s.get("hotkey", "")),
+            background=str(s.get("background", "")),
+            definition=str(s.get("definition", "")),
+        )
+        for s in _require(labels, "spans", where)
+    )
+    relations = tuple(
+        RelationType(
+            value=str(_require(r, "value", f"{where}: relations")),
+            head=str(_require(r, "head", f"{where}: relations")),
+            tail=str(_require(r, "tail", f"{where}: relations")),
+            definition=str(r.get("definition", "")),
+            stance=bool(r.get("stance", False)),
+            max_per_head=r.get("max_per_head"),
+        )
+        for r in _require(data, "relations", where)
+    )
+    attributes = tuple(
+        Attribute(
+            name=str(_require(a, "name", f"{where}: attributes")),
+            control=str(_require(a, "control", f"{where}: attributes")),
+            from_name=str(_require(a, "from_name", f"{where}: attributes")),
+            label=str(_require(a, "label", f"{where}: attributes")),
+            required=bool(a.get("required", False)),
+            definition=str(a.get("definition", "")),
+            values=tuple(str(v) for v in a.get("values", ())),
+        )
+        for a in data.get("attributes", ())
+    )
+    scheme = Scheme(
+        name=str(data.get("name", "claimset")),
+        version=int(data.get("version", 1)),
+        text_name=str(_require(_require(data, "text", where), "name", f"{where}: text")),
+        labels_name=str(_require(labels, "name", f"{where}: labels")),
+        spans=spans,
+        relations=relations,
+        attributes=attributes,
+    )
+    _check_consistency(scheme, where)
+    return scheme
+
+
+def _check_consistency(scheme: Scheme, where: str) -> None:
+    labels = set(scheme.span_labels)
+    for rel in scheme.relations:
+        for end in (rel.head, rel.tail):
+            if end not in labels:
+                raise ClaimsetError(f"{where}: relation '{rel.value}' names unknown label '{end}'")
+    for attr in scheme.attributes:
+        if attr.label not in labels:
+            raise ClaimsetError(f"{where}: attribute '{attr.from_name}' names unknown label '{attr.label}'")
+        if attr.control not in {"choices", "textarea"}:
+            raise ClaimsetError(f"{where}: attribute '{attr.from_name}' has unknown control '{attr.control}'")
+    hotkeys = [s.hotkey for s in scheme.spans if s.hotkey]
+    if len(hotkeys) != len(set(hotkeys)):
+        raise ClaimsetError(f"{where}: two labels share a hotkey")
+
+
+@functools.cache
+def _load_cached(path: Path) -> Scheme:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClaimsetError(f"{path}: cannot read scheme: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ClaimsetError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ClaimsetError(f"{path}: expected a mapping at the top level")
+    return parse_scheme(data, str(path))
+
+
+def load_scheme(path: Path | None = None) -> Scheme:
+    """Load and check the scheme; by default ``schema/scheme.yaml`` of this repository."""
+    return _load_cached((path or DEFAULT_SCHEME_PATH).resolve())
+
+
+def label_config_xml(scheme: Scheme) -> str:
+    """The Label Studio labeling config generated from the scheme, as pretty-printed XML."""
+    view = ET.Element("View")
+    ET.SubElement(view, "Header", value="Tag every attributed claim, its speaker, cue and targets")
+    labels = ET.SubElement(view, "Labels", name=scheme.labels_name, toName=scheme.text_name)
+    for span in scheme.spans:
+        ET.SubElement(
+            labels, "Label", value=span.value, background=span.background, hotkey=span.hotkey,
+            hint=span.definition,
+        )
+    ET.SubElement(view, "Text", name=scheme.text_name, value=f"${scheme.text_name}")
+    relations = ET.SubElement(view, "Relations")
+    for rel in scheme.relations:
+        ET.SubElement(relations, "Relation", value=rel.value, hint=rel.definition)
+    for attr in scheme.attributes:
+        _attribute_control(view, scheme, attr)
+    ET.indent(view, space="  ")
+    return ET.tostring(view, encoding="unicode") + "\n"
+
+
+def _attribute_control(view: ET.Element, scheme: Scheme, attr: Attribute) -> None:
+    box = ET.SubElement(view, "View", visibleWhen="region-selected", whenLabelValue=attr.label)
+    ET.SubElement(box, "Header", value=f"{attr.label}: {attr.name.replace('_', ' ')}", size="5")
+    common = {
+        "name": attr.from_name,
+        "toName": scheme.text_name,
+        "perRegion": "true",
+        "required": "true" if attr.required else "false",
+    }
+    if attr.control == "choices":
+        choices = ET.SubElement(box, "Choices", **common, choice="single-radio", showInline="true")
+        for value in attr.values:
+            ET.SubElement(choices, "Choice", value=value)
+    else:
+        ET.SubElement(
+            box, "TextArea", **common, maxSubmissions="1", editable="true", rows="1",
+            placeholder=attr.definition,
+        )
