@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -29,7 +29,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
@@ -60,6 +60,206 @@ def print_json(data: Any) -> None:
 
 
 # --- commands -------------------------------------------------------------------------------------
+
+SEEDS_DIR = Path("seeds")
+RAW_DIR = Path("annotations/raw")
+GOLD_DIR = Path("annotations/gold")
+
+
+@app.command("scheme")
+def scheme_command(
+    write: Annotated[bool, typer.Option("--write", help="Regenerate schema/label-config.xml.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if label-config.xml is stale.")] = False,
+) -> None:
+    """Print the Label Studio labeling config generated from schema/scheme.yaml."""
+    from claimset.scheme import DEFAULT_CONFIG_PATH, label_config_xml, load_scheme
+
+    with cli_errors():
+        xml = label_config_xml(load_scheme())
+        if check:
+            current = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8") if DEFAULT_CONFIG_PATH.exists() else ""
+            if current != xml:
+                fail(f"{DEFAULT_CONFIG_PATH} is stale: run 'claimset scheme --write'")
+            out.print(f"{DEFAULT_CONFIG_PATH} is up to date")
+        elif write:
+            from claimset.tables import atomic_path
+
+            with atomic_path(DEFAULT_CONFIG_PATH) as tmp:
+                tmp.write_text(xml, encoding="utf-8")
+            out.print(f"wrote {DEFAULT_CONFIG_PATH}")
+        else:
+            sys.stdout.write(xml)
+
+
+@app.command("export")
+def export_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for tasks.json and label-config.xml.")],
+    seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
+) -> None:
+    """Write Label Studio tasks (one per seed document) and the labeling config."""
+    from claimset.export import export_tasks
+    from claimset.scheme import load_scheme
+    from claimset.seeds import read_seeds
+
+    with cli_errors():
+        result = export_tasks(read_seeds(seeds), load_scheme(), out_dir)
+    out.print(f"wrote {result.n_tasks} tasks to {result.tasks_path} and the config to {result.config_path}")
+
+
+@app.command("import")
+def import_command(
+    exports: Annotated[list[Path], typer.Argument(help="Label Studio full JSON exports.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder for the Parquet tables.")],
+    seeds: Annotated[Path | None, typer.Option(help="Seed folder: canonical texts to anchor spans in.")] = None,
+    output_format: FormatOption = Format.text,
+) -> None:
+    """Import Label Studio JSON exports into Parquet tables, then validate them."""
+    from claimset.ingest import import_exports
+    from claimset.seeds import read_seeds
+    from claimset.validate import validate_dataset
+
+    with cli_errors():
+        documents = read_seeds(seeds) if seeds else []
+        with byte_progress(sum(path.stat().st_size for path in exports if path.is_file())) as advance:
+            summary = import_exports(exports, out_dir, seeds=documents, on_read=advance)
+        report = validate_dataset(out_dir, documents)
+    if output_format is Format.json:
+        print_json({"import": summary.to_dict(), "validation": report.to_dict()})
+    else:
+        print_import_summary(summary.to_dict())
+        print_report(report.to_dict(), output_format)
+    if not report.valid:
+        raise typer.Exit(1)
+
+
+@app.command("validate")
+def validate_command(
+    directory: Annotated[Path, typer.Argument(help="Dataset folder with the Parquet tables.")] = GOLD_DIR,
+    seeds: Annotated[Path | None, typer.Option(help="Seed folder to check document texts against.")] = None,
+    output_format: FormatOption = Format.text,
+) -> None:
+    """Check every table against its schema and across tables; exit 1 on any failure."""
+    from claimset.seeds import read_seeds
+    from claimset.validate import validate_dataset
+
+    with cli_errors():
+        report = validate_dataset(directory, read_seeds(seeds) if seeds else [])
+    if output_format is Format.json:
+        print_json(report.to_dict())
+    else:
+        print_report(report.to_dict(), output_format)
+    if not report.valid:
+        raise typer.Exit(1)
+
+
+@app.command("build")
+def build_command(
+    raw: Annotated[Path, typer.Option(help="Folder of raw Label Studio exports.")] = RAW_DIR,
+    out_dir: Annotated[Path, typer.Option("--out", help="Gold dataset folder.")] = GOLD_DIR,
+    seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
+    output_format: FormatOption = Format.text,
+) -> None:
+    """Rebuild the gold tables from the raw exports and validate them (what `make gold` runs)."""
+    from claimset.gold import build
+
+    with cli_errors():
+        result = build(raw, out_dir, seeds)
+    if output_format is Format.json:
+        print_json({"raw_files": result.raw_files, "claims": result.claims, "import": result.summary.to_dict(),
+                    "validation": result.report.to_dict()})
+    else:
+        out.print(f"built {out_dir} from {len(result.raw_files)} export(s): {', '.join(result.raw_files)}")
+        print_import_summary(result.summary.to_dict())
+        out.print(f"claims: {result.claims}")
+        print_report(result.report.to_dict(), output_format)
+    if not result.report.valid:
+        raise typer.Exit(1)
+
+
+@app.command("stats")
+def stats_command(
+    directory: Annotated[Path, typer.Argument(help="Dataset folder.")] = GOLD_DIR,
+    output_format: FormatOption = Format.text,
+) -> None:
+    """Claims per document, speaker entity, quote type and stance."""
+    from claimset.gold import stats
+
+    with cli_errors():
+        result = stats(directory).to_dict()
+    if output_format is Format.json:
+        print_json(result)
+        return
+    out.print(f"documents {result['documents']}, annotations {result['annotations']}, claims {result['claims']}")
+    for key in ("per_document", "per_speaker", "per_quote_type", "per_stance", "spans_per_label"):
+        print_counts(key.replace("_", " "), result[key], output_format)
+
+
+
+# --- rendering --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def byte_progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar over bytes read, on stderr, shown only on a terminal."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("importing", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def print_counts(title: str, counts: dict[str, int], output_format: Format) -> None:
+    if output_format is Format.markdown:
+        out.print(f"\n| {title} | n |\n|---|---:|", markup=False)
+        for key, value in counts.items():
+            out.print(f"| {key} | {value} |", markup=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column(title.split()[-1])
+    table.add_column("n", justify="right")
+    for key, value in counts.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+def print_import_summary(summary: dict[str, Any]) -> None:
+    out.print(
+        f"tasks {summary['tasks']}, documents {summary['documents']}, annotations {summary['annotations']} "
+        f"({summary['submitted']} submitted, {summary['cancelled']} cancelled), drafts {summary['drafts']}, "
+        f"predictions {summary['predictions']} (drafts and predictions are not imported)",
+        markup=False,
+    )
+    for kind in ("regions", "attributes", "relations", "other_items"):
+        c = summary[kind]
+        out.print(f"{kind}: read {c['read']} = written {c['written']} + rejected {c['rejected']} "
+                  f"+ superseded {c['superseded']}", markup=False)
+    if summary["repairs"]:
+        out.print("offset repairs: " + ", ".join(f"{k} {v}" for k, v in summary["repairs"].items()), markup=False)
+    if summary["reanchored"]:
+        out.print(f"re-anchored after a text change: {summary['reanchored']}", markup=False)
+    if summary["rejects_by_reason"]:
+        out.print("rejects: " + ", ".join(f"{k} {v}" for k, v in summary["rejects_by_reason"].items()), markup=False)
+    for key, label in (("duplicate_annotations", "same version seen again"), ("replaced_annotations", "replaced")):
+        if summary[key]:
+            out.print(f"annotations {label}: {', '.join(map(str, summary[key]))}", markup=False)
+    out.print("counts reconcile" if summary["reconciles"] else "COUNTS DO NOT RECONCILE", markup=False)
+
+
+def print_report(report: dict[str, Any], output_format: Format) -> None:
+    failures = report["failures"]
+    if output_format is Format.markdown:
+        out.print("| table | key | column | check | message |\n|---|---|---|---|---|", markup=False)
+        for f in failures:
+            out.print(f"| {f['table']} | {f['key']} | {f['column']} | {f['check']} | {f['message']} |", markup=False)
+    else:
+        for f in failures:
+            out.print(f"{f['table']}\t{f['key']}\t{f['column']}\t{f['check']}\t{f['message']}", markup=False)
+    rows = ", ".join(f"{name} {n}" for name, n in report["rows"].items())
+    verdict = "valid" if report["valid"] else f"INVALID: {len(failures)} failure(s)"
+    out.print(f"{report['directory']}: {verdict} ({rows})", markup=False)
 
 
 def main() -> None:

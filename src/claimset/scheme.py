@@ -215,18 +215,18 @@ def label_config_xml(scheme: Scheme) -> str:
 def _attribute_control(view: ET.Element, scheme: Scheme, attr: Attribute) -> None:
     box = ET.SubElement(view, "View", visibleWhen="region-selected", whenLabelValue=attr.label)
     ET.SubElement(box, "Header", value=f"{attr.label}: {attr.name.replace('_', ' ')}", size="5")
-    common = {
+    common: dict[str, str] = {
         "name": attr.from_name,
         "toName": scheme.text_name,
         "perRegion": "true",
         "required": "true" if attr.required else "false",
     }
     if attr.control == "choices":
-        choices = ET.SubElement(box, "Choices", **common, choice="single-radio", showInline="true")
+        choices = ET.SubElement(box, "Choices", {**common, "choice": "single-radio", "showInline": "true"})
         for value in attr.values:
             ET.SubElement(choices, "Choice", value=value)
     else:
         ET.SubElement(
-            box, "TextArea", **common, maxSubmissions="1", editable="true", rows="1",
-            placeholder=attr.definition,
+            box, "TextArea",
+            {**common, "maxSubmissions": "1", "editable": "true", "rows": "1", "placeholder": attr.definition},
         )

@@ -1,0 +1,49 @@
+# claimset: `make gold` builds and validates the gold dataset; `make test` runs the whole suite.
+# Both start from nothing but python3 (>= 3.11): they create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: gold test lint typecheck check labelstudio browser screenshots bench clean help
+
+help:
+	@echo "make gold   - create .venv, rebuild annotations/gold from annotations/raw, validate, print stats"
+	@echo "make test   - create .venv with dev extras, install Label Studio and Chromium, run every test"
+	@echo "make lint   - ruff and mypy"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+gold: $(VENV)/.installed
+	$(BIN)/claimset scheme --check
+	$(BIN)/claimset build
+	$(BIN)/claimset stats
+
+labelstudio:
+	scripts/label-studio install
+
+browser:
+	@command -v chromium >/dev/null && fc-list | grep -qi "noto color emoji" || { \
+		echo "installing Debian's chromium and fonts-noto-color-emoji"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; }
+
+test: $(VENV)/.installed-dev labelstudio browser
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,686 @@
+"""Import: Label Studio full-JSON exports -> the claimset Parquet tables.
+
+The export is streamed task by task (``ijson``), so memory does not grow with the number of tasks;
+rows are written to Parquet in row groups. Every result item of every annotation ends up either in
+a table or in ``rejects`` with a stable reason code, and :class:`ImportSummary` reconciles the counts.
+
+Offsets: each span's ``start``/``end`` are code-point indices into the document's canonical text,
+half-open, and ``spans.text`` is always re-sliced from that text (Label Studio's ``value.text`` is
+only used to check and repair offsets, see :mod:`claimset.offsets`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import ijson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from claimset import offsets
+from claimset.errors import ClaimsetError
+from claimset.scheme import Scheme, load_scheme
+from claimset.seeds import Document, sha256_text
+from claimset.tables import ANNOTATIONS, DOCUMENTS, REJECTS, RELATIONS, SPANS, table_path
+
+ROWS_PER_GROUP = 65_536
+
+# Stable reason codes for rows in ``rejects``.
+REASONS: dict[str, str] = {
+    "not_a_task": "an item of the export is not a task object with 'data'",
+    "task_without_text": "the task has no text to anchor spans in",
+    "cancelled": "the annotation was cancelled (skipped) by its annotator; it contributes no spans",
+    "unknown_result_type": "the result item's type is none of labels, choices, textarea, relation",
+    "unknown_from_name": "the result names a control tag that the scheme does not define",
+    "unknown_to_name": "the result names an object tag other than the scheme's text",
+    "unknown_label": "the region's label is not in the scheme",
+    "multiple_labels": "the region carries more than one label",
+    "duplicate_region_id": "another region of the same annotation has this id",
+    "offsets_missing": "start/end are missing or not integers",
+    "offsets_negative": "start or end is negative",
+    "offsets_reversed": "start is not before end",
+    "offsets_out_of_range": "end is past the end of the text",
+    "text_mismatch": "the exported text disagrees with the slice and no known repair explains it",
+    "whitespace_span": "the span holds only white space",
+    "reanchor_not_found": "the document changed and the span's quote no longer occurs in it",
+    "reanchor_ambiguous": "the document changed and the span's quote occurs several times",
+    "attribute_orphan": "the per-region attribute refers to a region that does not exist",
+    "attribute_region_rejected": "the per-region attribute belongs to a rejected region",
+    "attribute_wrong_label": "the attribute does not apply to the region's label",
+    "unknown_attribute_value": "the attribute value is not allowed by the scheme",
+    "attribute_empty": "the attribute carries no value",
+    "duplicate_attribute": "the region already has a value for this attribute",
+    "relation_missing_region": "a relation endpoint is not a region of the annotation",
+    "relation_endpoint_rejected": "a relation endpoint is a rejected region",
+    "relation_unlabelled": "the relation has no type",
+    "multiple_relation_labels": "the relation has more than one type",
+    "unknown_relation": "the relation type is not in the scheme",
+    "relation_wrong_labels": "the relation joins labels the scheme does not allow for its type",
+    "relation_bidirectional": "the relation is bidirectional; scheme relations are directed",
+    "duplicate_relation": "the same relation appears twice in the annotation",
+}
+
+
+@dataclass
+class ItemCounts:
+    """Counts for one kind of result item; ``read == written + rejected + superseded``."""
+
+    read: int = 0
+    written: int = 0
+    rejected: int = 0
+    superseded: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        return self.read == self.written + self.rejected + self.superseded
+
+
+@dataclass
+class ImportSummary:
+    sources: list[str] = field(default_factory=list)
+    tasks: int = 0
+    documents: int = 0
+    annotations: int = 0
+    submitted: int = 0
+    cancelled: int = 0
+    drafts: int = 0
+    predictions: int = 0
+    regions: ItemCounts = field(default_factory=ItemCounts)
+    attributes: ItemCounts = field(default_factory=ItemCounts)
+    relations: ItemCounts = field(default_factory=ItemCounts)
+    other_items: ItemCounts = field(default_factory=ItemCounts)
+    repairs: Counter[str] = field(default_factory=Counter)
+    reanchored: int = 0
+    rejects_by_reason: Counter[str] = field(default_factory=Counter)
+    duplicate_annotations: list[int] = field(default_factory=list)  # same version seen again, skipped
+    replaced_annotations: list[int] = field(default_factory=list)  # older version replaced by newer
+
+    @property
+    def reconciles(self) -> bool:
+        kinds = (self.regions, self.attributes, self.relations, self.other_items)
+        rejected = sum(kind.rejected for kind in kinds)
+        return all(kind.reconciles for kind in kinds) and rejected == sum(self.rejects_by_reason.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        def counts(kind: ItemCounts) -> dict[str, int]:
+            return {"read": kind.read, "written": kind.written, "rejected": kind.rejected,
+                    "superseded": kind.superseded}
+
+        return {
+            "sources": self.sources, "tasks": self.tasks, "documents": self.documents,
+            "annotations": self.annotations, "submitted": self.submitted, "cancelled": self.cancelled,
+            "drafts": self.drafts, "predictions": self.predictions,
+            "regions": counts(self.regions), "attributes": counts(self.attributes),
+            "relations": counts(self.relations), "other_items": counts(self.other_items),
+            "repairs": dict(sorted(self.repairs.items())), "reanchored": self.reanchored,
+            "rejects_by_reason": dict(sorted(self.rejects_by_reason.items())),
+            "duplicate_annotations": self.duplicate_annotations,
+            "replaced_annotations": self.replaced_annotations, "reconciles": self.reconciles,
+        }
+
+
+class RowBuffer:
+    """Rows of one table, written to a Parquet file in row groups as they accumulate."""
+
+    def __init__(self, schema: pa.Schema, path: Path) -> None:
+        self.schema = schema
+        self.path = path
+        self.rows: list[tuple[Any, ...]] = []
+        self.count = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        self.count += 1
+        if len(self.rows) >= ROWS_PER_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [() for _ in self.schema]
+        arrays = [pa.array(col, type=fld.type) for col, fld in zip(columns, self.schema, strict=True)]
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.rows = []
+
+    def close(self) -> None:
+        if self.writer is None or self.rows:
+            self.flush()
+        assert self.writer is not None
+        self.writer.close()
+
+
+@dataclass
+class _Occurrence:
+    """Where one version of an annotation lies in the staged tables (row ranges), for replacement."""
+
+    updated_at: dt.datetime | None
+    cancelled: bool
+    rows: dict[str, tuple[int, int]]  # table -> half-open row range
+    counts: dict[str, tuple[int, int]]  # item kind -> (written, rejected)
+    reasons: Counter[str]
+
+
+@dataclass
+class _Region:
+    region_id: str
+    label: str
+    start: int
+    end: int
+    repair: str | None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+class _CountingReader:
+    """A binary file wrapper that reports bytes read, for progress bars."""
+
+    def __init__(self, handle: BinaryIO, on_read: Callable[[int], None] | None) -> None:
+        self.handle = handle
+        self.on_read = on_read
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.handle.read(size)
+        if self.on_read is not None:
+            self.on_read(len(chunk))
+        return chunk
+
+
+def iter_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Stream the tasks of a Label Studio full-JSON export; errors are one-line ClaimsetErrors."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ClaimsetError(f"{path}: cannot read export: {exc.strerror}") from exc
+    with handle:
+        head = handle.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+        if not head:
+            raise ClaimsetError(f"{path}: empty file, expected a Label Studio JSON export")
+        if head[:1] == b"{":
+            raise ClaimsetError(f"{path}: not a Label Studio JSON export: expected a list of tasks, found an object")
+        if head[:1] != b"[":
+            raise ClaimsetError(f"{path}: not JSON (a CSV or other export?); expected a Label Studio JSON export")
+        handle.seek(0)
+        reader = _CountingReader(handle, on_read)
+        try:
+            for index, task in enumerate(ijson.items(reader, "item", use_float=True)):
+                if index == 0 and isinstance(task, dict) and "data" not in task and "annotations" not in task:
+                    raise ClaimsetError(
+                        f"{path}: task 0 has no 'data' or 'annotations': not a Label Studio full JSON export "
+                        "(JSON-MIN? export with the JSON format)"
+                    )
+                yield task
+        except ijson.IncompleteJSONError as exc:
+            message = str(exc).splitlines()[0] if str(exc) else "unexpected end"
+            raise ClaimsetError(f"{path}: truncated or invalid JSON: {message}") from exc
+        except ijson.JSONError as exc:
+            raise ClaimsetError(f"{path}: invalid JSON: {str(exc).splitlines()[0]}") from exc
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _parse_date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _user_id(completed_by: Any) -> str:
+    if isinstance(completed_by, dict):
+        completed_by = completed_by.get("id")
+    return f"ls-user-{completed_by}" if completed_by is not None else "ls-user-unknown"
+
+
+def _as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _Importer:
+    """Turns tasks into staged rows; one instance per import run."""
+
+    def __init__(self, scheme: Scheme, seeds: Sequence[Document], staging: Path) -> None:
+        self.scheme = scheme
+        self.seeds = {doc.doc_id: doc for doc in seeds}
+        self.documents: dict[str, tuple[Document, dt.date | None]] = {}
+        self.summary = ImportSummary()
+        self.buffers = {
+            "annotations": RowBuffer(ANNOTATIONS, staging / "annotations.parquet"),
+            "spans": RowBuffer(SPANS, staging / "spans.parquet"),
+            "relations": RowBuffer(RELATIONS, staging / "relations.parquet"),
+            "rejects": RowBuffer(REJECTS, staging / "rejects.parquet"),
+        }
+        self.seen: dict[int, _Occurrence] = {}
+        self.drop: dict[str, list[tuple[int, int]]] = {name: [] for name in self.buffers}
+        self.source = ""
+
+    # -- rejects ----------------------------------------------------------------------------------
+    def reject(self, task_id: int | None, annotation_id: int | None, item: str, region_id: Any,
+               reason: str, message: str, raw: Any) -> None:
+        self.summary.rejects_by_reason[reason] += 1
+        self.buffers["rejects"].append((
+            self.source, task_id, annotation_id, item,
+            None if region_id is None else str(region_id), reason, message,
+            json.dumps(raw, ensure_ascii=False, sort_keys=True),
+        ))
+
+    # -- tasks ------------------------------------------------------------------------------------
+    def add_task(self, task: Any) -> None:
+        self.summary.tasks += 1
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            self._reject_task(task, "not_a_task", "item is not a task object with 'data'")
+            return
+        task_id = _as_int(task.get("id"))
+        data = task["data"]
+        text = data.get(self.scheme.text_name)
+        if not isinstance(text, str) or not text:
+            self._reject_task(task, "task_without_text", f"task {task_id} has no '{self.scheme.text_name}'")
+            return
+        self.summary.drafts += len(task.get("drafts") or [])
+        self.summary.predictions += len(task.get("predictions") or [])
+        doc_id = str(data.get("doc_id") or f"ls-task-{task_id}")
+        document = self._document(doc_id, text, data, task_id)
+        for annotation in task.get("annotations") or []:
+            self._add_annotation(annotation, task_id, document, text)
+
+    def _reject_task(self, task: Any, reason: str, message: str) -> None:
+        task_id = _as_int(task.get("id")) if isinstance(task, dict) else None
+        annotations = task.get("annotations") if isinstance(task, dict) else None
+        if not isinstance(annotations, list) or not annotations:
+            self.reject(task_id, None, "task", None, reason, message, task)
+            self.summary.other_items.read += 1
+            self.summary.other_items.rejected += 1
+            return
+        for annotation in annotations:
+            annotation_id = _as_int(annotation.get("id")) if isinstance(annotation, dict) else None
+            result = annotation.get("result") if isinstance(annotation, dict) else None
+            for item in result if isinstance(result, list) else []:
+                counts = self._counts_for(item)
+                counts.read += 1
+                counts.rejected += 1
+                self.reject(task_id, annotation_id, self._kind(item), _region_key(item), reason, message, item)
+
+    def _document(self, doc_id: str, text: str, data: dict[str, Any], task_id: int | None) -> Document:
+        known = self.documents.get(doc_id)
+        if known is not None:
+            return known[0]
+        seed = self.seeds.get(doc_id)
+        document = seed or Document(
+            doc_id=doc_id, published=_parse_date(data.get("published")) or dt.date(1970, 1, 1),
+            text=text, text_sha256=sha256_text(text), source_file=f"{self.source}#task-{task_id}",
+        )
+        published = seed.published if seed else _parse_date(data.get("published"))
+        self.documents[doc_id] = (document, published)
+        return document
+
+    # -- annotations ------------------------------------------------------------------------------
+    def _add_annotation(self, annotation: Any, task_id: int | None, document: Document, task_text: str) -> None:
+        if not isinstance(annotation, dict):
+            self.reject(task_id, None, "annotation", None, "not_a_task", "annotation is not an object", annotation)
+            self.summary.other_items.read += 1
+            self.summary.other_items.rejected += 1
+            return
+        annotation_id = _as_int(annotation.get("id"))
+        raw_result = annotation.get("result")
+        result: list[Any] = raw_result if isinstance(raw_result, list) else []
+        updated_at = _parse_time(annotation.get("updated_at"))
+        if annotation_id is not None and annotation_id in self.seen \
+                and not self._replaces(annotation_id, updated_at, result):
+            return
+        start_rows = {name: buf.count for name, buf in self.buffers.items()}
+        before = self._item_counts()
+        reasons_before = Counter(self.summary.rejects_by_reason)
+        cancelled = bool(annotation.get("was_cancelled"))
+        self._write_annotation(annotation, annotation_id, task_id, document.doc_id, updated_at, result, cancelled)
+        if cancelled:
+            for item in result:
+                counts = self._counts_for(item)
+                counts.read += 1
+                counts.rejected += 1
+                self.reject(task_id, annotation_id, self._kind(item), _region_key(item), "cancelled",
+                            f"annotation {annotation_id} was cancelled", item)
+        else:
+            _ResultConverter(self, task_id, annotation_id, document, task_text).convert(result)
+        if annotation_id is not None:
+            after = self._item_counts()
+            self.seen[annotation_id] = _Occurrence(
+                updated_at=updated_at,
+                cancelled=cancelled,
+                rows={name: (start, self.buffers[name].count) for name, start in start_rows.items()},
+                counts={kind: (after[kind][0] - before[kind][0], after[kind][1] - before[kind][1])
+                        for kind in after},
+                reasons=Counter(self.summary.rejects_by_reason) - reasons_before,
+            )
+
+    def _write_annotation(self, annotation: dict[str, Any], annotation_id: int | None, task_id: int | None,
+                          doc_id: str, updated_at: dt.datetime | None, result: list[Any],
+                          cancelled: bool) -> None:
+        self.summary.annotations += 1
+        if cancelled:
+            self.summary.cancelled += 1
+        else:
+            self.summary.submitted += 1
+        kinds = Counter(self._kind(item) for item in result)
+        lead_time = annotation.get("lead_time")
+        self.buffers["annotations"].append((
+            annotation_id, task_id, doc_id, _user_id(annotation.get("completed_by")),
+            "cancelled" if cancelled else "submitted", bool(annotation.get("ground_truth")),
+            _parse_time(annotation.get("created_at")), updated_at,
+            float(lead_time) if isinstance(lead_time, int | float) else None,
+            kinds["region"], kinds["relation"],
+        ))
+
+    def _item_counts(self) -> dict[str, tuple[int, int]]:
+        return {name: (kind.written, kind.rejected) for name, kind in self._kinds().items()}
+
+    def _kinds(self) -> dict[str, ItemCounts]:
+        return {"region": self.summary.regions, "attribute": self.summary.attributes,
+                "relation": self.summary.relations, "other": self.summary.other_items}
+
+    def _replaces(self, annotation_id: int, updated_at: dt.datetime | None, result: list[Any]) -> bool:
+        """Decide between two versions of one annotation: the latest ``updated_at`` wins.
+
+        The losing version's rows are dropped (or never written) and its items counted as superseded.
+        """
+        old = self.seen[annotation_id]
+        newer = updated_at is not None and (old.updated_at is None or updated_at > old.updated_at)
+        kinds = self._kinds()
+        if not newer:
+            self.summary.duplicate_annotations.append(annotation_id)
+            for item in result:
+                kinds[self._kind(item)].read += 1
+                kinds[self._kind(item)].superseded += 1
+            return False
+        self.summary.replaced_annotations.append(annotation_id)
+        for name, row_range in old.rows.items():
+            self.drop[name].append(row_range)
+        for name, (written, rejected) in old.counts.items():
+            kinds[name].written -= written
+            kinds[name].rejected -= rejected
+            kinds[name].superseded += written + rejected
+        self.summary.rejects_by_reason.subtract(old.reasons)
+        self.summary.rejects_by_reason += Counter()  # drop zero counts
+        self.summary.annotations -= 1
+        if old.cancelled:
+            self.summary.cancelled -= 1
+        else:
+            self.summary.submitted -= 1
+        return True
+
+    def _counts_for(self, item: Any) -> ItemCounts:
+        return self._kinds()[self._kind(item)]
+
+    @staticmethod
+    def _kind(item: Any) -> str:
+        item_type = item.get("type") if isinstance(item, dict) else None
+        return {"labels": "region", "choices": "attribute", "textarea": "attribute",
+                "relation": "relation"}.get(str(item_type), "other")
+
+    # -- output -----------------------------------------------------------------------------------
+    def finish(self, staging: Path) -> None:
+        for buffer in self.buffers.values():
+            buffer.close()
+        for name, ranges in self.drop.items():
+            if ranges:
+                _drop_rows(self.buffers[name].path, ranges)
+        rows = sorted(self.documents.values(), key=lambda pair: pair[0].doc_id)
+        table = pa.Table.from_pylist(
+            [{"doc_id": doc.doc_id, "published": published, "source_file": doc.source_file,
+              "text": doc.text, "text_sha256": doc.text_sha256} for doc, published in rows],
+            schema=DOCUMENTS,
+        )
+        pq.write_table(table, staging / "documents.parquet", compression="zstd")
+        self.summary.documents = len(rows)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _region_key(item: Any) -> Any:
+    return item.get("id") if isinstance(item, dict) else None
+
+
+def _drop_rows(path: Path, ranges: list[tuple[int, int]]) -> None:
+    """Rewrite a staged Parquet file without the rows in ``ranges`` (half-open row-number ranges)."""
+    source = pq.ParquetFile(path)
+    tmp = path.with_suffix(".filtered")
+    offset = 0
+    with pq.ParquetWriter(tmp, source.schema_arrow, compression="zstd") as writer:
+        for batch in source.iter_batches(batch_size=ROWS_PER_GROUP):
+            keep = [True] * batch.num_rows
+            for lo, hi in ranges:
+                for row in range(max(lo, offset), min(hi, offset + batch.num_rows)):
+                    keep[row - offset] = False
+            writer.write_batch(batch.filter(pa.array(keep)))
+            offset += batch.num_rows
+    source.close()
+    os.replace(tmp, path)
+
+
+class _ResultConverter:
+    """Converts the ``result`` list of one submitted annotation into span and relation rows."""
+
+    def __init__(self, importer: _Importer, task_id: int | None, annotation_id: int | None,
+                 document: Document, task_text: str) -> None:
+        self.importer = importer
+        self.scheme = importer.scheme
+        self.summary = importer.summary
+        self.task_id = task_id
+        self.annotation_id = annotation_id
+        self.document = document
+        self.task_text = task_text
+        self.regions: dict[str, _Region] = {}
+        self.rejected_regions: set[str] = set()
+
+    def reject(self, item: str, raw: Any, reason: str, message: str) -> None:
+        self.importer.reject(self.task_id, self.annotation_id, item, _region_key(raw), reason, message, raw)
+
+    def convert(self, result: list[Any]) -> None:
+        by_kind: dict[str, list[Any]] = {"region": [], "attribute": [], "relation": [], "other": []}
+        for item in result:
+            by_kind[_Importer._kind(item)].append(item)
+        for item in by_kind["region"]:
+            self.summary.regions.read += 1
+            self._add_region(item)
+        for item in by_kind["attribute"]:
+            self.summary.attributes.read += 1
+            self._add_attribute(item)
+        for item in by_kind["other"]:
+            self.summary.other_items.read += 1
+            self.summary.other_items.rejected += 1
+            self.reject("other", item, "unknown_result_type", f"result type {item.get('type')!r}"
+                        if isinstance(item, dict) else "result item is not an object")
+        self._write_spans()
+        seen_relations: set[tuple[str, str, str]] = set()
+        for item in by_kind["relation"]:
+            self.summary.relations.read += 1
+            self._add_relation(item, seen_relations)
+
+    def _reject_region(self, item: dict[str, Any], reason: str, message: str) -> None:
+        self.summary.regions.rejected += 1
+        region_id = item.get("id")
+        if region_id is not None:
+            self.rejected_regions.add(str(region_id))
+        self.reject("region", item, reason, message)
+
+    def _add_region(self, item: dict[str, Any]) -> None:
+        region_id = str(item.get("id", ""))
+        value = _mapping(item.get("value"))
+        raw_labels = value.get("labels")
+        labels: list[Any] = raw_labels if isinstance(raw_labels, list) else []
+        if item.get("from_name") != self.scheme.labels_name:
+            return self._reject_region(item, "unknown_from_name", f"from_name {item.get('from_name')!r}")
+        if item.get("to_name") != self.scheme.text_name:
+            return self._reject_region(item, "unknown_to_name", f"to_name {item.get('to_name')!r}")
+        if len(labels) > 1:
+            return self._reject_region(item, "multiple_labels", f"labels {labels!r}")
+        if not labels or labels[0] not in self.scheme.span_labels:
+            return self._reject_region(item, "unknown_label", f"label {labels!r} is not in the scheme")
+        if region_id in self.regions or region_id in self.rejected_regions or not region_id:
+            return self._reject_region(item, "duplicate_region_id", f"region id {region_id!r} repeats")
+        try:
+            anchor = self._anchor(value)
+        except offsets.OffsetError as exc:
+            return self._reject_region(item, exc.reason, f"region {region_id}: {exc}")
+        self.regions[region_id] = _Region(region_id, labels[0], anchor.start, anchor.end, anchor.repair)
+        return None
+
+    def _anchor(self, value: dict[str, Any]) -> offsets.Anchor:
+        anchor = offsets.resolve_span(self.task_text, value.get("start"), value.get("end"), value.get("text"))
+        if self.task_text == self.document.text:
+            return anchor
+        exact = self.task_text[anchor.start : anchor.end]
+        prefix, suffix = offsets.quote_selector(self.task_text, anchor.start, anchor.end)
+        start, end = offsets.reanchor(self.document.text, exact, prefix, suffix)
+        self.summary.reanchored += 1
+        return offsets.Anchor(start, end, offsets._join(anchor.repair, offsets.REANCHORED))
+
+    def _add_attribute(self, item: dict[str, Any]) -> None:
+        attribute = self.scheme.attribute_for(str(item.get("from_name")))
+        region_id = str(item.get("id", ""))
+        region = self.regions.get(region_id)
+        reason, message, value = None, "", None
+        if attribute is None:
+            reason, message = "unknown_from_name", f"from_name {item.get('from_name')!r}"
+        elif region is None:
+            reason = "attribute_region_rejected" if region_id in self.rejected_regions else "attribute_orphan"
+            message = f"{attribute.from_name} refers to region {region_id!r}"
+        elif attribute.label != region.label:
+            reason, message = "attribute_wrong_label", f"{attribute.from_name} on a {region.label}"
+        else:
+            value = _attribute_value(item, attribute.control)
+            if not value:
+                reason, message = "attribute_empty", f"{attribute.from_name} has no value"
+            elif attribute.values and value not in attribute.values:
+                reason, message = "unknown_attribute_value", f"{attribute.from_name} = {value!r}"
+            elif attribute.name in region.attributes:
+                reason, message = "duplicate_attribute", f"{attribute.from_name} given twice"
+        if reason is not None or region is None or attribute is None or value is None:
+            self.summary.attributes.rejected += 1
+            self.reject("attribute", item, reason or "attribute_empty", message)
+            return
+        region.attributes[attribute.name] = value
+        self.summary.attributes.written += 1
+
+    def _write_spans(self) -> None:
+        text = self.document.text
+        spans = self.importer.buffers["spans"]
+        for region in self.regions.values():
+            prefix, suffix = offsets.quote_selector(text, region.start, region.end)
+            spans.append((
+                f"{self.annotation_id}:{region.region_id}", self.annotation_id, self.document.doc_id,
+                region.region_id, region.label, region.start, region.end, text[region.start : region.end],
+                region.attributes.get("quote_type"), region.attributes.get("entity"), prefix, suffix,
+                region.repair,
+            ))
+            self.summary.regions.written += 1
+            if region.repair:
+                for code in region.repair.split("+"):
+                    self.summary.repairs[code] += 1
+
+    def _add_relation(self, item: dict[str, Any], seen: set[tuple[str, str, str]]) -> None:
+        reason, message, key = self._check_relation(item, seen)
+        if reason is not None or key is None:
+            self.summary.relations.rejected += 1
+            self.reject("relation", item, reason or "relation_missing_region", message)
+            return
+        seen.add(key)
+        head, tail, rel_type = key
+        self.importer.buffers["relations"].append((
+            f"{self.annotation_id}:{head}>{tail}:{rel_type}", self.annotation_id, self.document.doc_id,
+            f"{self.annotation_id}:{head}", f"{self.annotation_id}:{tail}", rel_type,
+        ))
+        self.summary.relations.written += 1
+
+    def _check_relation(self, item: dict[str, Any], seen: set[tuple[str, str, str]]
+                        ) -> tuple[str | None, str, tuple[str, str, str] | None]:
+        from_id, to_id = str(item.get("from_id", "")), str(item.get("to_id", ""))
+        direction = item.get("direction", "right")
+        labels = item.get("labels") if isinstance(item.get("labels"), list) else []
+        if direction == "bi":
+            return "relation_bidirectional", f"{from_id}<->{to_id}", None
+        head_id, tail_id = (to_id, from_id) if direction == "left" else (from_id, to_id)
+        for end in (head_id, tail_id):
+            if end not in self.regions:
+                reason = "relation_endpoint_rejected" if end in self.rejected_regions else "relation_missing_region"
+                return reason, f"relation endpoint {end!r}", None
+        if not labels:
+            return "relation_unlabelled", f"{head_id}->{tail_id} has no type", None
+        if len(labels) > 1:
+            return "multiple_relation_labels", f"{head_id}->{tail_id} types {labels!r}", None
+        rel = self.scheme.relation(str(labels[0]))
+        if rel is None:
+            return "unknown_relation", f"relation type {labels[0]!r}", None
+        head, tail = self.regions[head_id], self.regions[tail_id]
+        if (head.label, tail.label) != (rel.head, rel.tail):
+            return "relation_wrong_labels", f"{rel.value} joins {head.label} -> {tail.label}", None
+        key = (head_id, tail_id, rel.value)
+        if key in seen:
+            return "duplicate_relation", f"{rel.value} {head_id}->{tail_id} repeats", None
+        return None, "", key
+
+
+def _attribute_value(item: dict[str, Any], control: str) -> str | None:
+    value = _mapping(item.get("value"))
+    raw = value.get("choices") if control == "choices" else value.get("text")
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        return None
+    if control == "choices":
+        return str(raw[0]) if len(raw) == 1 else None
+    joined = " ".join(str(part) for part in raw).strip()
+    return joined or None
+
+
+def import_exports(
+    paths: Iterable[Path],
+    out_dir: Path,
+    *,
+    seeds: Sequence[Document] = (),
+    scheme: Scheme | None = None,
+    on_read: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import Label Studio full-JSON exports into Parquet tables in ``out_dir``.
+
+    ``seeds`` are the canonical documents: a task whose text differs from its seed's has its spans
+    re-anchored into the seed text by quote. Tables are staged in a temporary directory and moved into
+    ``out_dir`` only when the whole import succeeded, so a failed import leaves earlier outputs as
+    they were. ``on_read`` is called with the number of bytes read, for progress bars.
+    """
+    scheme = scheme or load_scheme()
+    paths = list(paths)
+    if not paths:
+        raise ClaimsetError("no export files given")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=out_dir))
+    try:
+        importer = _Importer(scheme, seeds, staging)
+        for path in paths:
+            importer.source = path.name
+            importer.summary.sources.append(path.name)
+            for task in iter_tasks(path, on_read):
+                importer.add_task(task)
+        importer.finish(staging)
+        for name in ("documents", "annotations", "spans", "relations", "rejects"):
+            os.replace(staging / f"{name}.parquet", table_path(out_dir, name))
+        return importer.summary
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

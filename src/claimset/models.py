@@ -1,0 +1,135 @@
+"""pandera models of the dataset tables; allowed values come from the scheme.
+
+Each model is ``strict`` (no column missing, none extra) and ``coerce`` (types are cast, and a value
+that cannot be cast is a failure). Column names are referenced through the models elsewhere in the
+code (``SpansModel.start``), never as string literals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from claimset.ingest import REASONS
+from claimset.offsets import REPAIRS
+from claimset.scheme import load_scheme
+
+SCHEME = load_scheme()
+SHA256 = r"^[0-9a-f]{64}$"
+STATUSES = ("submitted", "cancelled")
+QUOTE_TYPES = SCHEME.allowed_values("quote_type")
+
+
+def _repair_codes_known(codes: pd.Series[Any]) -> pd.Series[bool]:
+    return codes.isna() | codes.astype("string").str.split("+").map(
+        lambda parts: isinstance(parts, list) and all(part in REPAIRS for part in parts)
+    ).astype(bool)
+
+
+class DocumentsModel(pa.DataFrameModel):
+    doc_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    published: Series[pa.Date] = pa.Field(nullable=True)
+    source_file: Series[str]
+    text: Series[str] = pa.Field(str_length={"min_value": 1})
+    text_sha256: Series[str] = pa.Field(str_matches=SHA256)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class AnnotationsModel(pa.DataFrameModel):
+    annotation_id: Series[int] = pa.Field(unique=True)
+    task_id: Series[int]
+    doc_id: Series[str]
+    annotator: Series[str] = pa.Field(str_matches=r"^[^@\s]+$")  # pseudonymous: never an e-mail
+    status: Series[str] = pa.Field(isin=STATUSES)
+    ground_truth: Series[bool]
+    created_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "us", "tz": "UTC"}, nullable=True)
+    updated_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "us", "tz": "UTC"}, nullable=True)
+    lead_time: Series[float] = pa.Field(nullable=True, ge=0)
+    n_regions: Series[int] = pa.Field(ge=0)
+    n_relations: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class SpansModel(pa.DataFrameModel):
+    span_id: Series[str] = pa.Field(unique=True)
+    annotation_id: Series[int]
+    doc_id: Series[str]
+    region_id: Series[str]
+    label: Series[str] = pa.Field(isin=SCHEME.span_labels)
+    start: Series[int] = pa.Field(ge=0)
+    end: Series[int] = pa.Field(ge=1)
+    text: Series[str] = pa.Field(str_length={"min_value": 1})
+    quote_type: Series[str] = pa.Field(nullable=True, isin=QUOTE_TYPES)
+    entity: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1})
+    prefix: Series[str]
+    suffix: Series[str]
+    offset_repair: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(error="start < end")
+    @classmethod
+    def start_before_end(cls, df: pd.DataFrame) -> Series[bool]:
+        return df[cls.start] < df[cls.end]  # type: ignore[return-value]
+
+    @pa.check("offset_repair", name="known_repair_codes", error=f"codes from {REPAIRS}, joined by '+'")
+    @classmethod
+    def known_repairs(cls, codes: pd.Series[Any]) -> pd.Series[bool]:
+        return _repair_codes_known(codes)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class RelationsModel(pa.DataFrameModel):
+    relation_id: Series[str] = pa.Field(unique=True)
+    annotation_id: Series[int]
+    doc_id: Series[str]
+    head_span_id: Series[str]
+    tail_span_id: Series[str]
+    type: Series[str] = pa.Field(isin=SCHEME.relation_types)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class RejectsModel(pa.DataFrameModel):
+    source: Series[str]
+    task_id: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    annotation_id: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    item: Series[str] = pa.Field(isin=("region", "attribute", "relation", "other", "task", "annotation"))
+    region_id: Series[str] = pa.Field(nullable=True)
+    reason: Series[str] = pa.Field(isin=tuple(REASONS))
+    message: Series[str]
+    raw: Series[str]
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "documents": DocumentsModel,
+    "annotations": AnnotationsModel,
+    "spans": SpansModel,
+    "relations": RelationsModel,
+    "rejects": RejectsModel,
+}
+
+# The column that identifies a row of each table, for failure reports.
+ROW_KEYS: dict[str, str] = {
+    "documents": DocumentsModel.doc_id,
+    "annotations": AnnotationsModel.annotation_id,
+    "spans": SpansModel.span_id,
+    "relations": RelationsModel.relation_id,
+    "rejects": RejectsModel.region_id,
+}

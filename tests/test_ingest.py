@@ -1,0 +1,268 @@
+"""Import of Label Studio exports: one case per kind of flaw, each with its exact outcome."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from claimset.errors import ClaimsetError
+from claimset.ingest import REASONS, ImportSummary, import_exports
+from claimset.seeds import parse_seed
+from claimset.tables import read_table
+from lsjson import annotation, choice, claim_with_speaker, entity, region, relation, task
+
+TEXT = "Lavrov accused the West 😀 of meddling.\n\n“We hope this is understood,” the spokesperson said."
+
+
+def run_import(tmp_path: Path, tasks: Any, **kwargs: Any) -> tuple[ImportSummary, dict[str, list[dict[str, Any]]]]:
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    summary = import_exports([export], out, **kwargs)
+    assert summary.reconciles, summary.to_dict()
+    tables = {name: read_table(out, name).to_pylist() for name in ("documents", "annotations", "spans",
+                                                                    "relations", "rejects")}
+    return summary, tables
+
+
+def rejects_of(tables: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str | None, str]]:
+    return [(row["item"], row["region_id"], row["reason"]) for row in tables["rejects"]]
+
+
+def test_a_clean_annotation_becomes_spans_and_relations(tmp_path: Path) -> None:
+    result = claim_with_speaker(TEXT, "the West 😀 of meddling", "Lavrov")
+    summary, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, result, user=3)])])
+    assert [(s["label"], s["start"], s["end"], s["text"], s["quote_type"], s["entity"]) for s in tables["spans"]] == [
+        ("Claim", 15, 37, "the West 😀 of meddling", "indirect", None),
+        ("Speaker", 0, 6, "Lavrov", None, "Lavrov"),
+    ]
+    assert tables["relations"] == [{
+        "relation_id": "7:c>s:said_by", "annotation_id": 7, "doc_id": "doc-1", "head_span_id": "7:c",
+        "tail_span_id": "7:s", "type": "said_by",
+    }]
+    (ann,) = tables["annotations"]
+    assert (ann["annotator"], ann["status"], ann["task_id"], ann["lead_time"]) == ("ls-user-3", "submitted", 1, 42.5)
+    assert tables["rejects"] == []
+    assert (summary.regions.written, summary.attributes.written, summary.relations.written) == (2, 2, 1)
+
+
+def flawed(result_edit: Any) -> list[dict[str, Any]]:
+    result = claim_with_speaker(TEXT, "the West 😀 of meddling", "Lavrov")
+    result_edit(result)
+    return [task(1, TEXT, [annotation(7, result)])]
+
+
+CASES: list[tuple[str, Any, list[tuple[str, str | None, str]]]] = [
+    ("unknown label", lambda r: r[2]["value"].update(labels=["PERSON"]),
+     [("region", "s", "unknown_label"), ("attribute", "s", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
+    ("label from another project's config", lambda r: r[0].update(from_name="ner"),
+     [("region", "c", "unknown_from_name"), ("attribute", "c", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
+    ("region on an unknown to_name", lambda r: r[2].update(to_name="html"),
+     [("region", "s", "unknown_to_name"), ("attribute", "s", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
+    ("choices whose region does not exist", lambda r: r[1].update(id="ghost"),
+     [("attribute", "ghost", "attribute_orphan")]),
+    ("relation to a missing region", lambda r: r[4].update(to_id="ghost"),
+     [("relation", None, "relation_missing_region")]),
+    ("duplicate region ids", lambda r: r.append(region("c", TEXT, 0, 6, "Speaker")),
+     [("region", "c", "duplicate_region_id")]),
+    ("negative offsets", lambda r: r[2]["value"].update(start=-2),
+     [("region", "s", "offsets_negative"), ("attribute", "s", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
+    ("reversed offsets", lambda r: r[2]["value"].update(start=6, end=2),
+     [("region", "s", "offsets_reversed"), ("attribute", "s", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
+    ("out-of-range offsets", lambda r: r[2]["value"].update(start=400, end=406),
+     [("region", "s", "offsets_out_of_range"), ("attribute", "s", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
+    ("a span of only whitespace", lambda r: r.append(region("w", TEXT, 6, 7, "Cue")),
+     [("region", "w", "whitespace_span")]),
+    ("text that no repair explains", lambda r: r[2]["value"].update(text="Putin"),
+     [("region", "s", "text_mismatch"), ("attribute", "s", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
+    ("two labels on one region", lambda r: r[2]["value"].update(labels=["Speaker", "Target"]),
+     [("region", "s", "multiple_labels"), ("attribute", "s", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
+    ("quote type not in the scheme", lambda r: r[1]["value"].update(choices=["paraphrase"]),
+     [("attribute", "c", "unknown_attribute_value")]),
+    ("attribute on the wrong label", lambda r: r.append(entity("c", TEXT, 15, 37, "X", "target_entity")),
+     [("attribute", "c", "attribute_wrong_label")]),
+    ("empty entity", lambda r: r[3]["value"].update(text=[" "]), [("attribute", "s", "attribute_empty")]),
+    ("attribute given twice", lambda r: r.append(choice("c", TEXT, 15, 37, "direct")),
+     [("attribute", "c", "duplicate_attribute")]),
+    ("relation type not in the scheme", lambda r: r[4].update(labels=["criticises"]),
+     [("relation", None, "unknown_relation")]),
+    ("relation without type", lambda r: r[4].update(labels=[]), [("relation", None, "relation_unlabelled")]),
+    ("relation with two types", lambda r: r[4].update(labels=["said_by", "about"]),
+     [("relation", None, "multiple_relation_labels")]),
+    ("relation in the wrong direction", lambda r: r[4].update(from_id="s", to_id="c"),
+     [("relation", None, "relation_wrong_labels")]),
+    ("bidirectional relation", lambda r: r[4].update(direction="bi"), [("relation", None, "relation_bidirectional")]),
+    ("relation twice", lambda r: r.append(relation("c", "s", "said_by")), [("relation", None, "duplicate_relation")]),
+    ("result item of another type", lambda r: r.append({"id": "x", "type": "rating", "value": {"rating": 3}}),
+     [("other", "x", "unknown_result_type")]),
+]
+
+
+@pytest.mark.parametrize(("name", "edit", "expected"), CASES, ids=[case[0] for case in CASES])
+def test_flawed_result_items_are_rejected_with_reason(tmp_path: Path, name: str, edit: Any,
+                                                       expected: list[tuple[str, str | None, str]]) -> None:
+    _, tables = run_import(tmp_path, flawed(edit))
+    assert rejects_of(tables) == expected
+    for row in tables["rejects"]:
+        assert row["source"] == "export.json" and row["annotation_id"] == 7 and row["task_id"] == 1
+        assert row["message"] and "\n" not in row["message"]
+        json.loads(row["raw"])
+
+
+def test_left_direction_relation_is_stored_head_to_tail(tmp_path: Path) -> None:
+    _, tables = run_import(tmp_path, flawed(lambda r: r[4].update(from_id="s", to_id="c", direction="left")))
+    assert [(r["head_span_id"], r["tail_span_id"]) for r in tables["relations"]] == [("7:c", "7:s")]
+
+
+def test_every_reason_has_a_description() -> None:
+    reasons = {reason for _, _, expected in CASES for _, _, reason in expected}
+    assert reasons <= set(REASONS)
+
+
+def test_cancelled_annotation_is_kept_but_its_regions_are_rejected(tmp_path: Path) -> None:
+    result = claim_with_speaker(TEXT, "of meddling", "Lavrov")
+    summary, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, result, cancelled=True)])])
+    assert [a["status"] for a in tables["annotations"]] == ["cancelled"]
+    assert tables["spans"] == [] and tables["relations"] == []
+    assert {reason for _, _, reason in rejects_of(tables)} == {"cancelled"}
+    assert (summary.regions.rejected, summary.attributes.rejected, summary.relations.rejected) == (2, 2, 1)
+
+
+def test_empty_result_and_task_without_annotations(tmp_path: Path) -> None:
+    summary, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, [])]), task(2, TEXT + " More.", [],
+                                                                                   doc_id="doc-2")])
+    assert [a["annotation_id"] for a in tables["annotations"]] == [7]
+    assert [d["doc_id"] for d in tables["documents"]] == ["doc-1", "doc-2"]
+    assert tables["spans"] == [] and tables["rejects"] == []
+    assert summary.tasks == 2 and summary.regions.read == 0
+
+
+def test_task_without_text_rejects_every_region(tmp_path: Path) -> None:
+    bad = task(1, "", [annotation(7, claim_with_speaker(TEXT, "of meddling", "Lavrov"))])
+    del bad["data"]["text"]
+    _, tables = run_import(tmp_path, [bad])
+    assert {reason for _, _, reason in rejects_of(tables)} == {"task_without_text"}
+    assert len(tables["rejects"]) == 5 and tables["documents"] == []
+
+
+def test_drafts_and_predictions_are_counted_not_imported(tmp_path: Path) -> None:
+    one = task(1, TEXT, [])
+    one["drafts"] = [{"id": 1, "result": claim_with_speaker(TEXT, "of meddling", "Lavrov")}]
+    one["predictions"] = [{"id": 2, "result": []}, {"id": 3, "result": []}]
+    summary, tables = run_import(tmp_path, [one])
+    assert (summary.drafts, summary.predictions, tables["spans"]) == (1, 2, [])
+
+
+def test_same_task_twice_and_overlapping_exports_do_not_duplicate(tmp_path: Path) -> None:
+    result = claim_with_speaker(TEXT, "of meddling", "Lavrov")
+    first = task(1, TEXT, [annotation(7, result)])
+    newer = task(1, TEXT, [annotation(7, result[:2], updated="2026-11-26T00:00:00Z")])
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps([first, first]), encoding="utf-8")
+    b.write_text(json.dumps([newer]), encoding="utf-8")
+    summary = import_exports([a, a, b], tmp_path / "out")
+    assert summary.reconciles
+    assert summary.duplicate_annotations == [7, 7, 7] and summary.replaced_annotations == [7]
+    spans = read_table(tmp_path / "out", "spans").to_pylist()
+    assert [(s["label"], s["quote_type"]) for s in spans] == [("Claim", "indirect")]
+    assert read_table(tmp_path / "out", "annotations").num_rows == 1
+    assert read_table(tmp_path / "out", "relations").num_rows == 0
+    # four copies of the two-region version, then the one-region version that replaces them
+    assert (summary.regions.read, summary.regions.written, summary.regions.superseded) == (9, 1, 8)
+
+
+def test_changed_document_text_is_reanchored_by_quote(tmp_path: Path) -> None:
+    seed = parse_seed(("date 2026-11-25\n\nBREAKING. " + TEXT).encode(), "seeds/doc-1.txt")
+    result = claim_with_speaker(TEXT, "the West 😀 of meddling", "Lavrov")
+    summary, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, result)])], seeds=[seed])
+    assert summary.reanchored == 2
+    assert [(s["start"], s["text"], s["offset_repair"]) for s in tables["spans"]] == [
+        (25, "the West 😀 of meddling", "reanchored"), (10, "Lavrov", "reanchored")]
+    assert tables["documents"][0]["text"] == seed.text
+
+
+def test_reanchoring_that_fails_is_listed(tmp_path: Path) -> None:
+    seed = parse_seed(b"date 2026-11-25\n\nPutin accused nobody.", "seeds/doc-1.txt")
+    result = claim_with_speaker(TEXT, "the West 😀 of meddling", "Lavrov")
+    _, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, result)])], seeds=[seed])
+    assert ("region", "c", "reanchor_not_found") in rejects_of(tables)
+
+
+def test_repairs_are_recorded_per_span(tmp_path: Path) -> None:
+    start = TEXT.index("meddling")
+    utf16_start = start + 1  # one astral character (😀) before it
+    span = region("m", TEXT, utf16_start, utf16_start + 8, "Cue", value_text="meddling")
+    across = region("x", TEXT, TEXT.index("meddling."), TEXT.index("“We") + 3, "Claim",
+                    value_text="meddling.\\n\\n“We")
+    _, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, [span, across])])])
+    assert [(s["text"], s["offset_repair"]) for s in tables["spans"]] == [
+        ("meddling", "utf16"), ("meddling.\n\n“We", "escaped_newlines")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file, expected a Label Studio JSON export"),
+        (b"{not json", "not a Label Studio JSON export: expected a list of tasks, found an object"),
+        (b"id,text,label\n1,a,b\n", "not JSON (a CSV or other export?); expected a Label Studio JSON export"),
+        (b'[{"data": {"text": "a"}, "annotations": []}, {"data": ', "truncated or invalid JSON"),
+        (b'[{"data": {"text": "a"}, "annotations": []} oops]', "invalid JSON"),
+        (b'[{"id": 1, "text": "a", "label": [{"start": 0, "end": 1, "labels": ["Claim"]}]}]',
+         "task 0 has no 'data' or 'annotations': not a Label Studio full JSON export (JSON-MIN?"),
+    ],
+    ids=["empty", "not-json", "csv", "truncated", "garbage", "json-min"],
+)
+def test_unreadable_exports_fail_with_one_line_and_leave_outputs_untouched(tmp_path: Path, content: bytes,
+                                                                           message: str) -> None:
+    out = tmp_path / "out"
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps([task(1, TEXT, [])]), encoding="utf-8")
+    import_exports([good], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    with pytest.raises(ClaimsetError) as info:
+        import_exports([good, bad], out)
+    assert str(info.value).startswith(f"{bad}: ") and message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_large_export_streams_in_row_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generated export with many tasks: it is streamed task by task and written in several row groups."""
+    import claimset.ingest as ingest
+
+    monkeypatch.setattr(ingest, "ROWS_PER_GROUP", 1000)
+    export = tmp_path / "big.json"
+    n_tasks = 1500
+    with export.open("w", encoding="utf-8") as handle:
+        handle.write("[")
+        for i in range(n_tasks):
+            result = claim_with_speaker(TEXT, "of meddling", "Lavrov")
+            handle.write(("," if i else "") + json.dumps(task(i, TEXT, [annotation(i, result)], doc_id=f"d{i}")))
+        handle.write("]")
+    seen: list[int] = []
+    original = ingest.iter_tasks
+
+    def spy(path: Path, on_read: Any = None) -> Any:
+        for item in original(path, on_read):
+            seen.append(item["id"])
+            yield item
+
+    monkeypatch.setattr(ingest, "iter_tasks", spy)
+    summary = import_exports([export], tmp_path / "out")
+    assert summary.reconciles and summary.regions.written == 2 * n_tasks
+    assert seen == list(range(n_tasks))
+    assert pq.ParquetFile(tmp_path / "out" / "spans.parquet").num_row_groups == 3

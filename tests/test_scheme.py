@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from claimset.errors import ClaimsetError
+from claimset.models import AnnotationsModel, RelationsModel, SpansModel
+from claimset.scheme import DEFAULT_CONFIG_PATH, DEFAULT_SCHEME_PATH, label_config_xml, load_scheme, parse_scheme
+from claimset.tables import SPANS
+
+
+def test_committed_label_config_is_generated_from_the_scheme() -> None:
+    assert DEFAULT_CONFIG_PATH.read_text(encoding="utf-8") == label_config_xml(load_scheme()), (
+        "schema/label-config.xml is stale: run 'claimset scheme --write'"
+    )
+
+
+def test_config_has_every_label_with_hotkey_and_colour() -> None:
+    scheme = load_scheme()
+    root = ET.fromstring(label_config_xml(scheme))
+    labels = {el.get("value"): el for el in root.iter("Label")}
+    assert list(labels) == ["Claim", "Speaker", "Cue", "Target"]
+    for span in scheme.spans:
+        assert labels[span.value].get("hotkey") == span.hotkey
+        assert labels[span.value].get("background") == span.background
+    assert [el.get("value") for el in root.iter("Relation")] == list(scheme.relation_types)
+    per_region = {el.get("name"): el for el in root.iter() if el.get("perRegion") == "true"}
+    assert set(per_region) == {"quote_type", "speaker_entity", "target_entity"}
+    assert [c.get("value") for c in per_region["quote_type"].iter("Choice")] == ["direct", "indirect", "mixed"]
+
+
+def test_models_take_allowed_values_from_the_scheme() -> None:
+    scheme = load_scheme()
+    spans = SpansModel.to_schema()
+    assert list(spans.columns[SpansModel.label].checks[0].statistics["allowed_values"]) == list(scheme.span_labels)
+    relations = RelationsModel.to_schema()
+    allowed_types = relations.columns[RelationsModel.type].checks[0].statistics["allowed_values"]
+    assert list(allowed_types) == list(scheme.relation_types)
+    assert set(scheme.attribute_names) <= set(SPANS.names)
+    assert AnnotationsModel.to_schema().strict is True
+
+
+def _scheme_data() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load(DEFAULT_SCHEME_PATH.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["relations"][0].update(tail="Person"), "relation 'said_by' names unknown label 'Person'"),
+        (lambda d: d["attributes"][0].update(label="Quote"), "attribute 'quote_type' names unknown label 'Quote'"),
+        (lambda d: d["attributes"][0].update(control="slider"), "attribute 'quote_type' has unknown control 'slider'"),
+        (lambda d: d["labels"]["spans"][1].update(hotkey="1"), "two labels share a hotkey"),
+        (lambda d: d.pop("relations"), "missing key 'relations'"),
+    ],
+)
+def test_inconsistent_scheme_is_refused(mutate, message) -> None:  # type: ignore[no-untyped-def]
+    data = _scheme_data()
+    mutate(data)
+    with pytest.raises(ClaimsetError) as info:
+        parse_scheme(data, "scheme.yaml")
+    assert str(info.value) == f"scheme.yaml: {message}"
+
+
+def test_unreadable_scheme(tmp_path: Path) -> None:
+    bad = tmp_path / "scheme.yaml"
+    bad.write_text("labels: [unclosed", encoding="utf-8")
+    with pytest.raises(ClaimsetError, match="not valid YAML"):
+        load_scheme(bad)
