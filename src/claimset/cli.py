@@ -66,6 +66,56 @@ RAW_DIR = Path("annotations/raw")
 GOLD_DIR = Path("annotations/gold")
 
 
+@app.command("push")
+def push_command(
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title (created if missing).")],
+    seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
+    predictions: Annotated[
+        Path | None, typer.Option(help="JSON/JSONL of {doc_id, result, model_version} in code-point offsets.")
+    ] = None,
+    force_new_version: Annotated[
+        bool, typer.Option("--force-new-version", help="Add a new task version for documents whose text changed.")
+    ] = False,
+) -> None:
+    """Push seed documents (and predictions) to a live Label Studio (LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY)."""
+    from claimset.labelstudio import push
+
+    with cli_errors():
+        r = push(project, seeds, predictions=predictions, force_new_version=force_new_version)
+    state = "created" if r.project_created else "updated" if r.settings_updated else "found"
+    out.print(f"project {r.project_title!r} (id {r.project_id}) {state}")
+    out.print(
+        f"tasks: {r.created} created, {r.unchanged} unchanged, {r.new_versions} new versions; "
+        f"predictions: {r.predictions} uploaded, {r.predictions_unchanged} already there"
+    )
+
+
+@app.command("pull")
+def pull_command(
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title.")],
+    raw_dir: Annotated[Path, typer.Option("--raw-dir", help="Folder for the raw JSON export.")] = RAW_DIR,
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder for the Parquet tables.")] = GOLD_DIR,
+    seeds: Annotated[Path | None, typer.Option(help="Seed folder: canonical texts to anchor spans in.")] = None,
+) -> None:
+    """Export a live Label Studio project, keep the raw JSON, import and validate it."""
+    from claimset.labelstudio import pull
+    from claimset.seeds import read_seeds
+
+    with cli_errors():
+        r = pull(project, raw_dir, out_dir, seeds=read_seeds(seeds) if seeds else ())
+    s = r.imported
+    out.print(f"exported {r.tasks} tasks of {r.project_title!r} (snapshot {r.export_id}) to {r.raw_path}")
+    out.print(
+        f"imported {s.annotations} annotations ({s.submitted} submitted, {s.cancelled} cancelled, "
+        f"{s.drafts} drafts skipped), {s.regions.written} spans, {s.relations.written} relations into {out_dir}"
+    )
+    if r.validation.valid:
+        out.print("validation: ok")
+    else:
+        err.print(f"validation: {len(r.validation.failures)} failures (run: claimset validate {out_dir})")
+        raise typer.Exit(1)
+
+
 @app.command("scheme")
 def scheme_command(
     write: Annotated[bool, typer.Option("--write", help="Regenerate schema/label-config.xml.")] = False,
@@ -256,7 +306,8 @@ def print_report(report: dict[str, Any], output_format: Format) -> None:
             out.print(f"| {f['table']} | {f['key']} | {f['column']} | {f['check']} | {f['message']} |", markup=False)
     else:
         for f in failures:
-            out.print(f"{f['table']}\t{f['key']}\t{f['column']}\t{f['check']}\t{f['message']}", markup=False)
+            where = f"{f['table']}[{f['key']}].{f['column']}" if f["key"] else f"{f['table']}"
+            out.print(f"{where}: {f['check']}: {f['message']}", markup=False)
     rows = ", ".join(f"{name} {n}" for name, n in report["rows"].items())
     verdict = "valid" if report["valid"] else f"INVALID: {len(failures)} failure(s)"
     out.print(f"{report['directory']}: {verdict} ({rows})", markup=False)

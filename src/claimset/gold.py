@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -88,7 +88,8 @@ def derive_claims(directory: Path) -> pa.Table:
 def _mention(by_id: pd.DataFrame, span_id: str | None) -> dict[str, Any]:
     if span_id is None:
         return {"span_id": None, "start": None, "end": None, "text": None, "entity": None}
-    row = {str(key): value for key, value in by_id.loc[span_id].items()}
+    found = cast("pd.Series[Any]", by_id.loc[span_id])
+    row = {str(key): value for key, value in found.items()}
     entity = row[SpansModel.entity]
     return {"span_id": span_id, "start": int(row[SpansModel.start]), "end": int(row[SpansModel.end]),
             "text": row[SpansModel.text], "entity": None if pd.isna(entity) else entity}

@@ -74,12 +74,12 @@ class SpansModel(pa.DataFrameModel):
     suffix: Series[str]
     offset_repair: Series[str] = pa.Field(nullable=True)
 
-    @pa.dataframe_check(error="start < end")
+    @pa.dataframe_check(name="start_before_end")
     @classmethod
     def start_before_end(cls, df: pd.DataFrame) -> Series[bool]:
         return df[cls.start] < df[cls.end]  # type: ignore[return-value]
 
-    @pa.check("offset_repair", name="known_repair_codes", error=f"codes from {REPAIRS}, joined by '+'")
+    @pa.check("offset_repair", name="known_repair_codes")
     @classmethod
     def known_repairs(cls, codes: pd.Series[Any]) -> pd.Series[bool]:
         return _repair_codes_known(codes)

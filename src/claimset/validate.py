@@ -116,7 +116,7 @@ def _schema_failures(name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | Non
             key = None
             if index is not None and not pd.isna(index) and key_column in frame.columns and index in frame.index:
                 key = str(frame.at[index, key_column])
-            column = case.column if isinstance(case.column, str) else None
+            column = case.column if case.schema_context == "Column" and isinstance(case.column, str) else None
             check = str(case.check).split("(")[0]
             failures.append(Failure(name, key, column, check, f"{case.check}: failure case {case.failure_case!r}"))
         usable = not any(f.check in {"column_in_dataframe", "column_in_schema", "dtype"} for f in failures)
@@ -313,7 +313,7 @@ def _attribute_failures(spans: pd.DataFrame) -> list[Failure]:
 
 
 def _relation_failures(relations: pd.DataFrame, spans: pd.DataFrame) -> list[Failure]:
-    ends = spans[[SpansModel.span_id, SpansModel.annotation_id, SpansModel.label]]
+    ends = spans[[SpansModel.span_id, SpansModel.annotation_id, SpansModel.label]].drop_duplicates(SpansModel.span_id)
     joined = relations.merge(
         ends.add_prefix("head_"), left_on=RelationsModel.head_span_id, right_on="head_span_id", how="left",
         suffixes=("", "_x"),
