@@ -112,6 +112,6 @@ def test_build_on_a_copy_of_the_repository_data(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     shutil.copytree(ROOT / "annotations" / "raw", raw)
     result = runner.invoke(app, ["build", "--raw", str(raw), "--out", str(tmp_path / "gold"),
-                                 "--seeds", str(ROOT / "seeds")])
+                                 "--seeds", str(ROOT / "seeds"), "--croissant", str(tmp_path / "croissant.json")])
     assert result.exit_code == 0, result.output
     assert ": valid (" in result.output

@@ -64,6 +64,67 @@ def print_json(data: Any) -> None:
 SEEDS_DIR = Path("seeds")
 RAW_DIR = Path("annotations/raw")
 GOLD_DIR = Path("annotations/gold")
+CROISSANT = Path("annotations/croissant.json")
+
+
+@app.command("agree")
+def agree_command(
+    directory: Annotated[Path, typer.Argument(help="Dataset folder with several annotators' annotations.")],
+    output_format: FormatOption = Format.text,
+) -> None:
+    """Inter-annotator agreement: span F1, token alpha, claim speakers, attribute kappa, relation F1."""
+    from claimset.agreement import agreement, report_markdown, report_summary, report_tables
+
+    with cli_errors():
+        report = agreement(directory).to_dict()
+    if output_format is Format.json:
+        print_json(report)
+    elif output_format is Format.markdown:
+        sys.stdout.write(report_markdown(report))
+    else:
+        from rich.table import Table
+
+        out.print(report_summary(report), markup=False)
+        for title, header, rows in report_tables(report):
+            table = Table(title=title, title_justify="left")
+            for i, name in enumerate(header):
+                table.add_column(name, justify="left" if i == 0 else "right")
+            for row in rows:
+                table.add_row(*row)
+            out.print(table)
+
+
+@app.command("adjudicate")
+def adjudicate_command(
+    directory: Annotated[Path, typer.Argument(help="Dataset folder with several annotators' annotations.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the adjudicated gold tables.")],
+    review_tasks: Annotated[Path | None, typer.Option("--review-tasks", help="Also write the review list as "
+                                                      "Label Studio tasks (JSON) to this file.")] = None,
+    output_format: FormatOption = Format.text,
+) -> None:
+    """Ground truth or strict majority per document into gold tables; the rest into a review list."""
+    from claimset.adjudicate import adjudicate, review_to_labelstudio, write_review_tasks
+    from claimset.agreement import load_corpus
+
+    with cli_errors():
+        result = adjudicate(directory, out_dir)
+        if review_tasks is not None:
+            write_review_tasks(review_to_labelstudio(result.review, load_corpus(directory).texts), review_tasks)
+    summary = result.to_dict()
+    if output_format is Format.json:
+        print_json(summary)
+        return
+    out.print(f"adjudicated {summary['documents']} document(s) into {out_dir}: {len(summary['ground_truth'])} by "
+              f"ground truth, {len(summary['majority'])} by majority; {summary['spans']} spans, "
+              f"{summary['relations']} relations", markup=False)
+    reasons = ", ".join(f"{k} {v}" for k, v in summary["review_by_reason"].items())
+    out.print(f"review: {summary['review_items']} item(s)" + (f" ({reasons})" if reasons else "")
+              + f" in {out_dir / 'review.jsonl'}", markup=False)
+    if summary["ground_truth_conflicts"]:
+        out.print("several ground-truth annotations (latest used): " + ", ".join(summary["ground_truth_conflicts"]),
+                  markup=False)
+    if review_tasks is not None:
+        out.print(f"wrote review tasks to {review_tasks}", markup=False)
 
 
 @app.command("push")
@@ -207,13 +268,14 @@ def build_command(
     raw: Annotated[Path, typer.Option(help="Folder of raw Label Studio exports.")] = RAW_DIR,
     out_dir: Annotated[Path, typer.Option("--out", help="Gold dataset folder.")] = GOLD_DIR,
     seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
+    croissant: Annotated[Path, typer.Option(help="Where to write the Croissant metadata.")] = CROISSANT,
     output_format: FormatOption = Format.text,
 ) -> None:
     """Rebuild the gold tables from the raw exports and validate them (what `make gold` runs)."""
     from claimset.gold import build
 
     with cli_errors():
-        result = build(raw, out_dir, seeds)
+        result = build(raw, out_dir, seeds, croissant)
     if output_format is Format.json:
         print_json({"raw_files": result.raw_files, "claims": result.claims, "import": result.summary.to_dict(),
                     "validation": result.report.to_dict()})
@@ -242,6 +304,56 @@ def stats_command(
     out.print(f"documents {result['documents']}, annotations {result['annotations']}, claims {result['claims']}")
     for key in ("per_document", "per_speaker", "per_quote_type", "per_stance", "spans_per_label"):
         print_counts(key.replace("_", " "), result[key], output_format)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    pred: Annotated[Path, typer.Option("--pred", help="Predictions file (JSON Lines or Parquet).")],
+    gold: Annotated[Path, typer.Option("--gold", help="Gold dataset folder.")] = GOLD_DIR,
+    output_format: FormatOption = Format.text,
+) -> None:
+    """Score predicted claims against the gold: span modes, attribution, per document."""
+    from claimset.evaluate import evaluate, report_markdown, report_tables
+
+    with cli_errors():
+        report = evaluate(gold, pred).to_dict()
+    if output_format is Format.json:
+        print_json(report)
+    elif output_format is Format.markdown:
+        sys.stdout.write(report_markdown(report))
+    else:
+        from rich.table import Table
+
+        out.print(f"{report['predictions']} vs {report['gold']}: {report['documents']} document(s), "
+                  f"{report['gold_claims']} gold / {report['predicted_claims']} predicted claims", markup=False)
+        for title, header, rows in report_tables(report):
+            table = Table(title=title, title_justify="left")
+            for i, name in enumerate(header):
+                table.add_column(name, justify="left" if i < 2 else "right")
+            for row in rows:
+                table.add_row(*row)
+            out.print(table)
+
+
+@app.command("extract")
+def extract_command(
+    seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Predictions file (.jsonl or .parquet); "
+                                                  "default: JSON Lines on stdout.")] = None,
+) -> None:
+    """Run the rule-based baseline extractor over the seed articles."""
+    from claimset.extract import extract
+    from claimset.predictions import write_predictions
+    from claimset.seeds import read_seeds
+
+    with cli_errors():
+        records = extract(read_seeds(seeds))
+        if out_file is None:
+            for record in records:
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        count = write_predictions(records, out_file)
+    err.print(f"wrote {count} predicted claims to {out_file}", markup=False)
 
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from claimset.card import write_croissant
 from claimset.errors import ClaimsetError
 from claimset.ingest import ImportSummary, import_exports
 from claimset.models import SCHEME, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
@@ -127,8 +128,11 @@ class BuildResult:
     claims: int
 
 
-def build(raw_dir: Path, gold_dir: Path, seeds_dir: Path) -> BuildResult:
-    """Raw Label Studio exports in ``raw_dir`` -> gold tables in ``gold_dir`` -> validation report."""
+def build(raw_dir: Path, gold_dir: Path, seeds_dir: Path, croissant_path: Path | None = None) -> BuildResult:
+    """Raw Label Studio exports in ``raw_dir`` -> gold tables in ``gold_dir`` -> validation report.
+
+    With ``croissant_path``, the Croissant metadata of the tables is (re)written there too.
+    """
     raw_files = sorted(raw_dir.glob("*.json"))
     if not raw_files:
         raise ClaimsetError(f"{raw_dir}: no *.json Label Studio exports to build from")
@@ -137,6 +141,8 @@ def build(raw_dir: Path, gold_dir: Path, seeds_dir: Path) -> BuildResult:
     claims = derive_claims(gold_dir)
     write_table(claims, table_path(gold_dir, "claims"))
     report = validate_dataset(gold_dir, seeds)
+    if croissant_path is not None:
+        write_croissant(gold_dir, croissant_path)
     return BuildResult([path.name for path in raw_files], summary, report, claims.num_rows)
 
 
