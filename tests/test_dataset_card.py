@@ -1,0 +1,95 @@
+"""The gold dataset as researchers get it: fresh, valid, described truthfully, loadable everywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from claimset.card import croissant
+from claimset.gold import build, stats
+from claimset.seeds import read_seeds
+from claimset.validate import validate_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+ANNOTATIONS = ROOT / "annotations"
+GOLD = ANNOTATIONS / "gold"
+CARD = ANNOTATIONS / "README.md"
+
+
+def test_committed_gold_is_valid() -> None:
+    report = validate_dataset(GOLD, read_seeds(ROOT / "seeds"))
+    assert report.valid, report.failures[:5]
+
+
+def test_committed_gold_is_what_build_makes_from_the_raw_exports(tmp_path: Path) -> None:
+    result = build(ANNOTATIONS / "raw", tmp_path / "gold", ROOT / "seeds", tmp_path / "croissant.json")
+    assert result.report.valid and result.summary.reconciles
+    committed = sorted(p.name for p in GOLD.glob("*.parquet"))
+    assert sorted(p.name for p in (tmp_path / "gold").glob("*.parquet")) == committed
+    for name in committed:
+        fresh, kept = pq.read_table(tmp_path / "gold" / name), pq.read_table(GOLD / name)
+        assert fresh.equals(kept), f"annotations/gold/{name} is stale: run 'make gold'"
+    assert (tmp_path / "gold" / "claims.parquet").read_bytes() == (GOLD / "claims.parquet").read_bytes(), (
+        "build is not byte-for-byte deterministic")
+
+
+def test_croissant_file_matches_the_tables_and_validates() -> None:
+    import mlcroissant as mlc
+
+    committed = json.loads((ANNOTATIONS / "croissant.json").read_text(encoding="utf-8"))
+    assert committed == croissant(GOLD, ANNOTATIONS), "annotations/croissant.json is stale: run 'make gold'"
+    dataset = mlc.Dataset(jsonld=ANNOTATIONS / "croissant.json")
+    claims = list(dataset.records("claims"))
+    assert len(claims) == pq.read_metadata(GOLD / "claims.parquet").num_rows
+    assert {key for key in committed if key.startswith("rai:")} >= {
+        "rai:dataAnnotationProtocol", "rai:dataAnnotationPlatform", "rai:annotatorDemographics"}
+
+
+def card_table(title: str) -> dict[str, int]:
+    text = CARD.read_text(encoding="utf-8")
+    match = re.search(rf"\| {re.escape(title)} \| [^\n]*\|\n\|[-:| ]+\|\n((?:\|[^\n]*\|\n)+)", text)
+    assert match, f"no table headed {title!r} in the card"
+    rows = [line.strip("|").split("|") for line in match.group(1).splitlines()]
+    return {key.strip(): int(value) for key, value in rows}
+
+
+def test_every_number_in_the_card_is_what_stats_prints() -> None:
+    numbers = stats(GOLD)
+    relations = pq.read_metadata(GOLD / "relations.parquet").num_rows
+    assert card_table("what") == {
+        "documents": numbers.documents, "annotations": numbers.annotations, "claims": numbers.claims,
+        **{f"{label} spans": n for label, n in numbers.spans_per_label.items()}, "relations": relations,
+    }
+    assert card_table("quote type") == numbers.per_quote_type
+    assert card_table("speaker entity") == numbers.per_speaker
+    assert card_table("stance") == numbers.per_stance
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_loading_snippets_in_the_card_run(index: int, tmp_path: Path) -> None:
+    snippets = re.findall(r"```python\n(.*?)```", CARD.read_text(encoding="utf-8"), re.S)
+    assert len(snippets) == 4
+    code = snippets[index] + "\nfor _name in ('claims', 'spans'):\n    if _name in dir():\n" \
+        "        _value = globals()[_name]\n        assert len(_value) > 0\n"
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_hugging_face_config_loads(tmp_path: Path) -> None:
+    from datasets import load_dataset
+
+    configs = re.findall(r"- config_name: (\w+)", CARD.read_text(encoding="utf-8"))
+    non_empty = {p.stem for p in GOLD.glob("*.parquet") if pq.read_metadata(p).num_rows}
+    assert set(configs) == non_empty
+    for config in configs:
+        split = load_dataset(str(ANNOTATIONS), config, split="train", cache_dir=str(tmp_path / config))
+        assert split.num_rows == pq.read_metadata(GOLD / f"{config}.parquet").num_rows
