@@ -327,32 +327,52 @@ def evaluate_command(
         out.print(f"{report['predictions']} vs {report['gold']}: {report['documents']} document(s), "
                   f"{report['gold_claims']} gold / {report['predicted_claims']} predicted claims", markup=False)
         for title, header, rows in report_tables(report):
+            shown = [i for i, name in enumerate(header) if name not in ("POS", "ACT")]  # in json/markdown
             table = Table(title=title, title_justify="left")
-            for i, name in enumerate(header):
-                table.add_column(name, justify="left" if i < 2 else "right")
+            for i in shown:
+                table.add_column(header[i], justify="left" if i < 2 else "right", overflow="fold")
             for row in rows:
-                table.add_row(*row)
+                table.add_row(*(row[i] for i in shown))
             out.print(table)
+
+
+class PredictionFormat(StrEnum):
+    records = "records"
+    labelstudio = "labelstudio"
 
 
 @app.command("extract")
 def extract_command(
     seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Predictions file (.jsonl or .parquet); "
-                                                  "default: JSON Lines on stdout.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file; default: stdout.")] = None,
+    output_format: Annotated[PredictionFormat, typer.Option(
+        "--format", "-f", help="records: claimset predictions (JSON Lines, or Parquet for a .parquet --out); "
+        "labelstudio: a JSON list of Label Studio predictions for 'claimset push --predictions'.")
+    ] = PredictionFormat.records,
 ) -> None:
     """Run the rule-based baseline extractor over the seed articles."""
-    from claimset.extract import extract
+    from claimset.extract import extract, to_labelstudio_predictions
     from claimset.predictions import write_predictions
     from claimset.seeds import read_seeds
+    from claimset.tables import atomic_path
 
     with cli_errors():
-        records = extract(read_seeds(seeds))
-        if out_file is None:
+        documents = read_seeds(seeds)
+        records = extract(documents)
+        if output_format is PredictionFormat.labelstudio:
+            payload = json.dumps(to_labelstudio_predictions(records, documents), indent=2, ensure_ascii=False) + "\n"
+            if out_file is None:
+                sys.stdout.write(payload)
+                return
+            with atomic_path(out_file) as tmp:
+                tmp.write_text(payload, encoding="utf-8")
+            count = len(records)
+        elif out_file is None:
             for record in records:
                 sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
-        count = write_predictions(records, out_file)
+        else:
+            count = write_predictions(records, out_file)
     err.print(f"wrote {count} predicted claims to {out_file}", markup=False)
 
 

@@ -267,7 +267,7 @@ def read_predictions(path: Path) -> list[Prediction]:
             except json.JSONDecodeError as exc:
                 raise ClaimsetError(f"{path}: line {lineno}: invalid JSON: {exc.msg}") from None
     predictions = []
-    for where, item in records:
+    for where, item in _flatten_import_tasks(records):
         if not isinstance(item, dict):
             raise ClaimsetError(f"{where}: expected an object with doc_id, result, model_version")
         doc_id, result, model_version = item.get("doc_id"), item.get("result"), item.get("model_version")
@@ -282,6 +282,20 @@ def read_predictions(path: Path) -> list[Prediction]:
             raise ClaimsetError(f"{where}: score must be a number")
         predictions.append(Prediction(doc_id, result, model_version, score, where))
     return predictions
+
+
+def _flatten_import_tasks(records: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Also accept Label Studio import tasks (``{"data": {"doc_id"}, "predictions": [...]}``), such as the
+    review tasks ``claimset adjudicate --review-tasks`` writes: one record per prediction of each task."""
+    flat: list[tuple[str, Any]] = []
+    for where, item in records:
+        if isinstance(item, dict) and isinstance(item.get("data"), dict) and isinstance(item.get("predictions"), list):
+            for index, prediction in enumerate(item["predictions"]):
+                record = {"doc_id": item["data"].get("doc_id"), **prediction} if isinstance(prediction, dict) else None
+                flat.append((f"{where}: prediction {index}", record))
+        else:
+            flat.append((where, item))
+    return flat
 
 
 def check_prediction_offsets(prediction: Prediction, text: str) -> None:
@@ -495,6 +509,7 @@ def export_snapshot(client: Client, project_id: int, *, timeout: float = EXPORT_
 
 def download_export(client: Client, project_id: int, export_id: int, path: Path) -> int:
     """Stream the JSON of an export snapshot to ``path`` atomically; return the number of tasks."""
+    from claimset.ingest import iter_tasks
     from claimset.tables import atomic_path
 
     with atomic_path(path) as tmp:
@@ -502,16 +517,12 @@ def download_export(client: Client, project_id: int, export_id: int, path: Path)
         with client.call(f"downloading export snapshot {export_id}") as ls, tmp.open("wb") as fh:
             for chunk in ls.projects.exports.download(id=project_id, export_pk=export_id, export_type="JSON"):
                 fh.write(chunk)
-        try:
-            with tmp.open("rb") as fh:
-                tasks = json.load(fh)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ClaimsetError(
-                f"Label Studio at {client.conn.url}: export {export_id} is not valid JSON: {exc}"
-            ) from None
-        if not isinstance(tasks, list):
-            raise ClaimsetError(f"Label Studio at {client.conn.url}: export {export_id} is not a JSON list of tasks")
-    return len(tasks)
+        try:  # streamed: a large export is never held in memory
+            n_tasks = sum(1 for _ in iter_tasks(tmp))
+        except ClaimsetError as exc:
+            detail = str(exc).split(": ", 1)[-1]
+            raise ClaimsetError(f"Label Studio at {client.conn.url}: export {export_id}: {detail}") from None
+    return n_tasks
 
 
 def pull(

@@ -83,17 +83,17 @@ class PredictedClaimsModel(pa.DataFrameModel):
 
     @pa.dataframe_check(error="claim start < end")
     @classmethod
-    def claim_start_before_end(cls, df: pd.DataFrame) -> Series[bool]:
-        return df[cls.start] < df[cls.end]  # type: ignore[no-any-return]
+    def claim_start_before_end(cls, df: pd.DataFrame) -> pd.Series[bool]:
+        return df[cls.start] < df[cls.end]
 
     @pa.dataframe_check(error="speaker start < end")
     @classmethod
-    def speaker_start_before_end(cls, df: pd.DataFrame) -> Series[bool]:
+    def speaker_start_before_end(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return (df[cls.speaker_start].isna() | (df[cls.speaker_start] < df[cls.speaker_end])).astype(bool)
 
     @pa.dataframe_check(error="cue start < end")
     @classmethod
-    def cue_start_before_end(cls, df: pd.DataFrame) -> Series[bool]:
+    def cue_start_before_end(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return (df[cls.cue_start].isna() | (df[cls.cue_start] < df[cls.cue_end])).astype(bool)
 
     class Config:
@@ -114,8 +114,8 @@ class PredictedTargetsModel(pa.DataFrameModel):
 
     @pa.dataframe_check(error="target start < end")
     @classmethod
-    def target_start_before_end(cls, df: pd.DataFrame) -> Series[bool]:
-        return df[cls.start] < df[cls.end]  # type: ignore[no-any-return]
+    def target_start_before_end(cls, df: pd.DataFrame) -> pd.Series[bool]:
+        return df[cls.start] < df[cls.end]
 
     class Config:
         strict = True
@@ -219,7 +219,8 @@ def _flatten(source: str, rows: Iterable[tuple[int, Any]]) -> tuple[list[dict[st
         quote_type = obj.get("quote_type")
         if quote_type is not None and not isinstance(quote_type, str):
             raise ClaimsetError(f"{where}: 'quote_type' must be a string, got {quote_type!r}")
-        raw_targets = obj.get("targets") or []
+        raw_targets = obj.get("targets")
+        raw_targets = [] if raw_targets is None else raw_targets
         if not isinstance(raw_targets, list):
             raise ClaimsetError(f"{where}: 'targets' must be a list")
         record = len(claims)

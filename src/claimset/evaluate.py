@@ -1,0 +1,749 @@
+"""Score predicted claims against the gold dataset.
+
+Two families of scores:
+
+**Spans** (Claim, Speaker, Cue, Target), in the four modes of SemEval-2013 task 9.1 exactly as the
+``nervaluate`` package (1.2.x) counts them: ``strict`` (boundaries and label), ``exact`` (boundaries),
+``partial`` (overlap, half credit) and ``ent_type`` (overlap and label). Each prediction is matched
+greedily, in list order, to at most one not-yet-matched gold span of its document; a gold span
+"overlaps" a prediction when the shared part is at least ``min_overlap_percentage`` percent of the
+gold span (nervaluate's rule; default 1.0). :func:`score_spans` reproduces nervaluate's counts for
+any list order, vectorised, in O((n + m) log(n + m) + k) per round (k = overlapping pairs) instead of
+O(n·m): overlapping pairs are found by sort and binary search, then predictions whose choice cannot
+depend on what earlier predictions take are decided together, round after round (see
+:func:`_matching`); the rare long chains left replay nervaluate's loop. :func:`evaluate` feeds both
+sides in (start, end, label) order per document.
+
+**Attribution** (direction respected: the claim is always the head): claim–speaker pairs,
+claim–target pairs with stance, and full records (claim, speaker, cue, set of targets with stance),
+each in three settings after Taillé et al. 2020: ``strict`` (exact boundaries, stance must agree),
+``boundaries`` (exact boundaries, stance ignored) and ``relaxed`` (every argument overlaps its gold
+counterpart, stance must agree). Plus speaker-entity and quote-type accuracy on claims whose span
+matches a gold claim exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from claimset.errors import ClaimsetError
+from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.predictions import load_predictions
+from claimset.scheme import load_scheme
+from claimset.tables import read_table, table_path
+
+SCHEME = load_scheme()
+LABELS: tuple[str, ...] = SCHEME.span_labels
+SPEAKER_RELATION, CUE_RELATION = "said_by", "cued_by"
+CLAIM_LABEL = "Claim"
+SPEAKER_LABEL = SCHEME.label_of_role(SPEAKER_RELATION)
+CUE_LABEL = SCHEME.label_of_role(CUE_RELATION)
+TARGET_LABEL = SCHEME.label_of_role(SCHEME.stances[0])
+MODES = ("strict", "exact", "partial", "ent_type")
+SETTINGS = ("strict", "boundaries", "relaxed")
+KINDS = ("claim_speaker", "claim_target", "records")
+COUNTS = ("correct", "incorrect", "partial", "missed", "spurious")
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+_COR, _INC, _SPU = 0, 1, 2
+
+
+# --- span scores (nervaluate semantics) ------------------------------------------------------------
+
+
+@dataclass
+class SpanScore:
+    """Counts and scores of one mode, as nervaluate reports them."""
+
+    correct: int = 0
+    incorrect: int = 0
+    partial: int = 0
+    missed: int = 0
+    spurious: int = 0
+    possible: int = 0
+    actual: int = 0
+    precision: float = 0.0
+    recall: float = 0.0
+    f1: float = 0.0
+
+    @classmethod
+    def from_counts(cls, counts: Sequence[int], mode: str) -> SpanScore:
+        cor, inc, par, mis, spu = (int(c) for c in counts)
+        actual = cor + inc + par + spu
+        possible = cor + inc + par + mis
+        hit = cor + 0.5 * par if mode in ("partial", "ent_type") else cor
+        precision = hit / actual if actual > 0 else 0
+        recall = hit / possible if possible > 0 else 0
+        f1 = 2 * (precision * recall) / (precision + recall) if (precision + recall) > 0 else 0
+        return cls(cor, inc, par, mis, spu, possible, actual, float(precision), float(recall), float(f1))
+
+
+@dataclass
+class SpanCounts:
+    """Raw counts from :func:`score_spans`: columns (correct, incorrect, partial, missed, spurious).
+
+    ``overall[m]`` has shape (documents, 5): every label together, as nervaluate's ``overall``.
+    ``per_label[m]`` has shape (documents, labels, 5): each label alone, as nervaluate's ``entities``.
+    """
+
+    labels: tuple[str, ...]
+    overall: dict[str, IntArray]
+    per_label: dict[str, IntArray]
+    used_labels: tuple[str, ...]  # labels present in gold or predictions (nervaluate's "used tags")
+
+    def overall_score(self, mode: str, docs: slice | IntArray | None = None) -> SpanScore:
+        rows = self.overall[mode] if docs is None else self.overall[mode][docs]
+        return SpanScore.from_counts(rows.sum(axis=0), mode)
+
+    def label_score(self, mode: str, label: str) -> SpanScore:
+        return SpanScore.from_counts(self.per_label[mode][:, self.labels.index(label)].sum(axis=0), mode)
+
+
+def _expand(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
+    """(owner, position) for every position in the ranges [lo[i], hi[i])."""
+    counts = np.maximum(hi - lo, 0)
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
+    starts = np.repeat(np.cumsum(counts) - counts - lo, counts)
+    return owner, np.arange(total, dtype=np.int64) - starts
+
+
+def overlapping_pairs(p_group: IntArray, p_start: IntArray, p_end: IntArray,
+                      t_group: IntArray, t_start: IntArray, t_end: IntArray) -> tuple[IntArray, IntArray]:
+    """Every (prediction, gold) index pair of the same group whose half-open intervals share a point.
+
+    Sort + binary search: pairs whose gold start lies in [p_start, p_end), then pairs whose
+    prediction start lies strictly inside (t_start, t_end); the two sets are disjoint and cover
+    every overlap. O((n + m) log(n + m) + pairs).
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if len(p_start) == 0 or len(t_start) == 0:
+        return empty, empty
+    width = int(max(p_end.max(), t_end.max())) + 1
+    t_key = t_group * width + t_start
+    t_order = np.argsort(t_key, kind="stable")
+    t_sorted = t_key[t_order]
+    p_key = p_group * width + p_start
+    p_order = np.argsort(p_key, kind="stable")
+    p_sorted = p_key[p_order]
+    owner_a, pos_a = _expand(np.searchsorted(t_sorted, p_key, "left"),
+                             np.searchsorted(t_sorted, p_group * width + p_end, "left"))
+    owner_b, pos_b = _expand(np.searchsorted(p_sorted, t_key, "right"),
+                             np.searchsorted(p_sorted, t_group * width + t_end, "left"))
+    preds = np.concatenate([owner_a, p_order[pos_b]])
+    golds = np.concatenate([t_order[pos_a], owner_b])
+    return preds, golds
+
+
+def _ideal(pi: IntArray, ti: IntArray, flag: BoolArray, dist: IntArray | None,
+           n_pred: int) -> tuple[IntArray, IntArray, BoolArray]:
+    """Per prediction with candidates: the gold span it takes if all its candidates are free, and whether flagged."""
+    preds, first_pair = np.unique(pi, return_index=True)
+    ideal = np.full(n_pred, -1, dtype=np.int64)
+    ideal[preds] = ti[first_pair]
+    flagged = np.flatnonzero(flag)
+    if dist is not None and len(flagged):
+        flagged = flagged[np.lexsort((ti[flagged], dist[flagged], pi[flagged]))]
+    hit_preds, first_flagged = np.unique(pi[flagged], return_index=True)
+    ideal[hit_preds] = ti[flagged[first_flagged]]
+    hit = np.zeros(n_pred, dtype=bool)
+    hit[hit_preds] = True
+    return preds, ideal, hit
+
+
+MAX_ROUNDS = 12
+
+
+def _matching(pi: IntArray, ti: IntArray, flag: BoolArray, dist: IntArray | None, n_pred: int,
+              n_gold: int) -> IntArray:
+    """COR/INC/SPU per prediction for one of nervaluate's greedy matchings.
+
+    ``pi``/``ti`` are the candidate pairs sorted by (prediction, gold). In list order, a prediction
+    takes, among its candidates not matched by an earlier prediction, the first ``flag``ged one (with
+    ``dist``: the flagged one of least distance, earliest on ties) and scores COR; else the first one,
+    INC; with no candidate left it is SPU.
+
+    Vectorised in rounds: a prediction's *ideal* choice is what it takes from its candidates not yet
+    taken by decided predictions. When no earlier undecided prediction has that gold span as a
+    candidate, nothing can take it first, so the prediction is decided. (A prediction decided later
+    in the list never took a candidate of an undecided earlier one, by the same rule.) Each round
+    decides at least the first undecided prediction of every document; what is left after
+    ``MAX_ROUNDS`` replays nervaluate's loop.
+    """
+    out = np.full(n_pred, _SPU, dtype=np.int64)
+    taken = np.zeros(n_gold, dtype=bool)
+    d = dist
+    for _ in range(MAX_ROUNDS):
+        if len(pi) == 0:
+            return out
+        preds, ideal, hit = _ideal(pi, ti, flag, d, n_pred)
+        golds_seen, first_seen = np.unique(ti, return_index=True)  # pairs are sorted by prediction
+        earliest = np.full(n_gold, n_pred, dtype=np.int64)
+        earliest[golds_seen] = pi[first_seen]
+        decided = preds[earliest[ideal[preds]] == preds]
+        out[decided] = np.where(hit[decided], _COR, _INC)
+        taken[ideal[decided]] = True
+        done = np.zeros(n_pred, dtype=bool)
+        done[decided] = True
+        keep = ~done[pi] & ~taken[ti]
+        pi, ti, flag = pi[keep], ti[keep], flag[keep]
+        d = None if d is None else d[keep]
+        if len(decided) * 4 < len(preds):
+            break  # long chains of contested predictions: replay them
+    if len(pi) == 0:
+        return out
+    undecided = np.unique(pi)
+    starts = np.searchsorted(pi, undecided, "left").tolist()
+    stops = np.searchsorted(pi, undecided, "right").tolist()
+    golds, flags = ti.tolist(), flag.tolist()
+    dists = None if d is None else d.tolist()
+    matched: set[int] = set()
+    for pred, a, b in zip(undecided.tolist(), starts, stops, strict=True):
+        chosen, is_hit, first, best_dist = -1, False, -1, 0
+        for k in range(a, b):
+            gold = golds[k]
+            if gold in matched:
+                continue
+            if flags[k]:
+                if dists is None:
+                    chosen, is_hit = gold, True
+                    break
+                if not is_hit or dists[k] < best_dist:
+                    chosen, is_hit, best_dist = gold, True, dists[k]
+            elif first < 0:
+                first = gold
+        if not is_hit:
+            chosen = first
+        out[pred] = _SPU if chosen < 0 else _COR if is_hit else _INC
+        if chosen >= 0:
+            matched.add(chosen)
+    return out
+
+
+def _outcomes(pg: IntArray, ps: IntArray, pe: IntArray, pl: IntArray,
+              tg: IntArray, ts: IntArray, te: IntArray, tl: IntArray,
+              min_overlap_percentage: float) -> tuple[IntArray, IntArray, IntArray]:
+    """Per prediction: COR/INC/SPU under the strict, boundary (exact/partial) and ent_type matchings."""
+    n_pred, n_gold = len(ps), len(ts)
+    pi, ti = overlapping_pairs(pg, ps, pe, tg, ts, te)
+    overlap = np.minimum(pe[pi], te[ti]) - np.maximum(ps[pi], ts[ti])
+    # nervaluate: (overlap_span / true_span) * 100.0 >= min_overlap_percentage, with inclusive ends
+    enough = (overlap / (te[ti] - ts[ti])) * 100.0 >= min_overlap_percentage
+    pi, ti = pi[enough], ti[enough]
+    order = np.lexsort((ti, pi))
+    pi, ti = pi[order], ti[order]
+    bounds = (ps[pi] == ts[ti]) & (pe[pi] == te[ti])
+    same = pl[pi] == tl[ti]
+    dist = np.abs(ps[pi] - ts[ti]) + np.abs(pe[pi] - te[ti])
+    return (_matching(pi, ti, bounds & same, None, n_pred, n_gold),
+            _matching(pi, ti, bounds, None, n_pred, n_gold),
+            _matching(pi, ti, same, dist, n_pred, n_gold))
+
+
+def _view_counts(pg: IntArray, tg: IntArray, n_groups: int,
+                 outcomes: tuple[IntArray, IntArray, IntArray]) -> dict[str, IntArray]:
+    """Counts per group for each mode from per-prediction outcomes."""
+    n_gold = np.bincount(tg, minlength=n_groups)
+    strict, boundary, ent_type = outcomes
+    result = {}
+    for mode, out in (("strict", strict), ("exact", boundary), ("partial", boundary), ("ent_type", ent_type)):
+        cor = np.bincount(pg[out == _COR], minlength=n_groups)
+        inc = np.bincount(pg[out == _INC], minlength=n_groups)
+        spu = np.bincount(pg[out == _SPU], minlength=n_groups)
+        zero = np.zeros(n_groups, dtype=np.int64)
+        mis = n_gold - cor - inc
+        columns = (cor, zero, inc, mis, spu) if mode == "partial" else (cor, inc, zero, mis, spu)
+        result[mode] = np.stack(columns, axis=1).astype(np.int64)
+    return result
+
+
+def score_spans(gold: pd.DataFrame, pred: pd.DataFrame, labels: Sequence[str] = LABELS,
+                doc_ids: Sequence[str] | None = None, min_overlap_percentage: float = 1.0) -> SpanCounts:
+    """nervaluate's four modes over labelled spans, vectorised.
+
+    ``gold`` and ``pred`` have columns ``doc_id``, ``label``, ``start``, ``end`` (half-open code
+    points); row order within a document is the list order nervaluate would see. Spans whose label
+    is not in ``labels`` are ignored (nervaluate's ``tags``). ``doc_ids`` fixes the documents and
+    their order (default: every document of ``gold`` then of ``pred``, in order of appearance).
+    """
+    if not 1.0 <= min_overlap_percentage <= 100.0:
+        raise ClaimsetError("min_overlap_percentage must be between 1.0 and 100.0")
+    labels = tuple(labels)
+    gold = gold[gold["label"].isin(labels)]
+    pred = pred[pred["label"].isin(labels)]
+    if doc_ids is None:
+        doc_ids = list(dict.fromkeys([*gold["doc_id"].tolist(), *pred["doc_id"].tolist()]))
+    doc_ids = list(doc_ids)
+    n_docs, n_labels = len(doc_ids), len(labels)
+
+    def arrays(frame: pd.DataFrame) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        docs = np.asarray(pd.Categorical(frame["doc_id"], categories=doc_ids).codes, dtype=np.int64)
+        if (docs < 0).any():
+            raise ClaimsetError(f"span of unknown document {frame['doc_id'].iloc[int(np.argmin(docs))]!r}")
+        label_codes = np.asarray(pd.Categorical(frame["label"], categories=labels).codes, dtype=np.int64)
+        return (docs, frame["start"].to_numpy(dtype=np.int64), frame["end"].to_numpy(dtype=np.int64), label_codes)
+
+    gd, gs, ge, gl = arrays(gold)
+    pd_, ps, pe, pl = arrays(pred)
+    overall = _view_counts(pd_, gd, n_docs, _outcomes(pd_, ps, pe, pl, gd, gs, ge, gl, min_overlap_percentage))
+    pgl, tgl = pd_ * n_labels + pl, gd * n_labels + gl
+    per_label = _view_counts(pgl, tgl, n_docs * n_labels,
+                             _outcomes(pgl, ps, pe, pl, tgl, gs, ge, gl, min_overlap_percentage))
+    used = set(gl.tolist()) | set(pl.tolist())
+    return SpanCounts(
+        labels=labels,
+        overall=overall,
+        per_label={mode: counts.reshape(n_docs, n_labels, len(COUNTS)) for mode, counts in per_label.items()},
+        used_labels=tuple(label for i, label in enumerate(labels) if i in used),
+    )
+
+
+def as_nervaluate(spans: pd.DataFrame, doc_ids: Sequence[str]) -> list[list[dict[str, Any]]]:
+    """The same spans as nervaluate's ``dict`` loader input: inclusive ``end`` (= our end - 1), per document."""
+    docs: dict[str, list[dict[str, Any]]] = {doc: [] for doc in doc_ids}
+    for doc, label, start, end in zip(spans["doc_id"], spans["label"], spans["start"], spans["end"], strict=True):
+        docs[doc].append({"label": label, "start": int(start), "end": int(end) - 1})
+    return [docs[doc] for doc in doc_ids]
+
+
+# --- gold -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gold:
+    """The gold side of an evaluation: one submitted annotation per document."""
+
+    directory: str
+    texts: dict[str, str]  # every document of the dataset
+    annotation_of: dict[str, int]  # doc_id -> the annotation scored, for annotated documents only
+    spans: pd.DataFrame  # spans of those annotations: doc_id, label, start, end, entity, quote_type, span_id
+    records: list[dict[str, Any]]  # one per Claim span, in the predictions format
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return list(self.annotation_of)
+
+
+def choose_annotations(annotations: pd.DataFrame) -> dict[str, int]:
+    """doc_id -> the submitted annotation to score: the only one, or the only ground-truth one."""
+    submitted = annotations[annotations[AnnotationsModel.status] == "submitted"]
+    chosen: dict[str, int] = {}
+    for doc_id, group in submitted.groupby(AnnotationsModel.doc_id, sort=True):
+        if len(group) > 1:
+            truth = group[group[AnnotationsModel.ground_truth].astype(bool)]
+            if len(truth) != 1:
+                raise ClaimsetError(f"doc {doc_id} has {len(group)} submitted annotations; "
+                                    "adjudicate first (claimset adjudicate)")
+            group = truth
+        chosen[str(doc_id)] = int(group[AnnotationsModel.annotation_id].iloc[0])
+    return chosen
+
+
+def _none(value: Any) -> Any:
+    return None if value is None or pd.isna(value) else value
+
+
+def load_gold(directory: Path) -> Gold:
+    """Read a dataset folder and build the gold spans and claim records of its chosen annotations."""
+    for name in ("documents", "annotations", "spans", "relations"):
+        if not table_path(directory, name).exists():
+            raise ClaimsetError(f"{directory}: not a claimset dataset ({name}.parquet not found)")
+    try:
+        documents = read_table(directory, "documents").to_pandas()
+        annotations = read_table(directory, "annotations").to_pandas()
+        spans = read_table(directory, "spans").to_pandas()
+        relations = read_table(directory, "relations").to_pandas()
+    except Exception as exc:  # pyarrow raises several types for unreadable or mis-shaped files
+        raise ClaimsetError(f"{directory}: cannot read the dataset tables: {str(exc).splitlines()[0]}") from exc
+    texts = dict(zip(documents[DocumentsModel.doc_id], documents[DocumentsModel.text], strict=True))
+    chosen = choose_annotations(annotations)
+    chosen = {doc: aid for doc, aid in chosen.items() if doc in texts}
+    spans = spans[spans[SpansModel.annotation_id].isin(list(chosen.values()))].reset_index(drop=True)
+    spans = spans.sort_values([SpansModel.doc_id, SpansModel.start, SpansModel.end, SpansModel.label],
+                              kind="stable").reset_index(drop=True)
+    by_id = {row[SpansModel.span_id]: row for row in spans.to_dict("records")}
+    tails: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for head, tail, kind in zip(relations[RelationsModel.head_span_id], relations[RelationsModel.tail_span_id],
+                                relations[RelationsModel.type], strict=True):
+        if head in by_id and tail in by_id:
+            tails.setdefault((head, kind), []).append(by_id[tail])
+    records = []
+    for span in by_id.values():
+        if span[SpansModel.label] != CLAIM_LABEL:
+            continue
+        record: dict[str, Any] = {"doc_id": span[SpansModel.doc_id],
+                                  "claim": {"start": int(span[SpansModel.start]), "end": int(span[SpansModel.end])}}
+        for key, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
+            found = sorted(tails.get((span[SpansModel.span_id], relation), []), key=lambda s: s[SpansModel.start])
+            if found:
+                record[key] = {"start": int(found[0][SpansModel.start]), "end": int(found[0][SpansModel.end])}
+                if key == "speaker" and _none(found[0][SpansModel.entity]) is not None:
+                    record[key]["entity"] = found[0][SpansModel.entity]
+        targets = [
+            {"start": int(t[SpansModel.start]), "end": int(t[SpansModel.end]), "stance": stance,
+             **({"entity": t[SpansModel.entity]} if _none(t[SpansModel.entity]) is not None else {})}
+            for stance in SCHEME.stances for t in tails.get((span[SpansModel.span_id], stance), [])
+        ]
+        if targets:
+            record["targets"] = sorted(targets, key=lambda t: (t["start"], t["end"], t["stance"]))
+        if _none(span[SpansModel.quote_type]) is not None:
+            record["quote_type"] = span[SpansModel.quote_type]
+        records.append(record)
+    gold_spans = pd.DataFrame({
+        "doc_id": spans[SpansModel.doc_id], "label": spans[SpansModel.label],
+        "start": spans[SpansModel.start].astype("int64"), "end": spans[SpansModel.end].astype("int64"),
+        "entity": spans[SpansModel.entity], "quote_type": spans[SpansModel.quote_type],
+        "span_id": spans[SpansModel.span_id],
+    })
+    return Gold(str(directory), texts, dict(sorted(chosen.items())), gold_spans, records)
+
+
+def spans_of_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Labelled spans of records (claim, speaker, cue, targets), identical spans of a document once,
+    in (doc_id, start, end, label) order."""
+    rows: list[tuple[str, str, int, int]] = []
+    for record in records:
+        doc = record["doc_id"]
+        rows.append((doc, CLAIM_LABEL, record["claim"]["start"], record["claim"]["end"]))
+        for key, label in (("speaker", SPEAKER_LABEL), ("cue", CUE_LABEL)):
+            if record.get(key):
+                rows.append((doc, label, record[key]["start"], record[key]["end"]))
+        rows.extend((doc, TARGET_LABEL, t["start"], t["end"]) for t in record.get("targets") or [])
+    frame = pd.DataFrame(rows, columns=["doc_id", "label", "start", "end"])
+    frame = frame.astype({"doc_id": object, "label": object, "start": "int64", "end": "int64"})
+    return _canonical(frame)
+
+
+def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.drop_duplicates(["doc_id", "label", "start", "end"])
+    return frame.sort_values(["doc_id", "start", "end", "label"], kind="stable").reset_index(drop=True)
+
+
+# --- attribution ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PRF:
+    """Matched items, predicted items, gold items, and precision/recall/F1 from them."""
+
+    correct: int = 0
+    predicted: int = 0
+    gold: int = 0
+    precision: float = 0.0
+    recall: float = 0.0
+    f1: float = 0.0
+
+    @classmethod
+    def of(cls, correct: int, predicted: int, gold: int) -> PRF:
+        p = correct / predicted if predicted else 0.0
+        r = correct / gold if gold else 0.0
+        return cls(correct, predicted, gold, p, r, 2 * p * r / (p + r) if p + r else 0.0)
+
+    def __add__(self, other: PRF) -> PRF:
+        return PRF.of(self.correct + other.correct, self.predicted + other.predicted, self.gold + other.gold)
+
+
+@dataclass
+class Accuracy:
+    total: int = 0
+    correct: int = 0
+    accuracy: float = 0.0
+
+    @classmethod
+    def of(cls, correct: int, total: int) -> Accuracy:
+        return cls(total, correct, correct / total if total else 0.0)
+
+
+Span = tuple[int, int]
+
+
+def _span(mention: Mapping[str, Any] | None) -> Span | None:
+    return None if not mention else (int(mention["start"]), int(mention["end"]))
+
+
+def _overlaps(a: Span | None, b: Span | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return max(a[0], b[0]) < min(a[1], b[1])
+
+
+def _targets_match(pred: tuple[tuple[int, int, str], ...], gold: tuple[tuple[int, int, str], ...]) -> bool:
+    """Same number of targets, paired one-to-one by overlap with equal stance (bipartite matching)."""
+    if len(pred) != len(gold):
+        return False
+    owner: dict[int, int] = {}
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j, g in enumerate(gold):
+            if j in seen or g[2] != pred[i][2] or not _overlaps(pred[i][:2], g[:2]):
+                continue
+            seen.add(j)
+            if j not in owner or augment(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    return all(augment(i, set()) for i in range(len(pred)))
+
+
+# An item: (strict key, boundaries key, relaxed matcher input); per document.
+Item = tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]
+
+
+def _items(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[Item]]]:
+    """doc_id -> kind -> items of that kind, one per distinct strict key, in record order."""
+    out: dict[str, dict[str, list[Item]]] = {}
+    seen: set[tuple[Any, ...]] = set()
+    for record in records:
+        doc = record["doc_id"]
+        kinds = out.setdefault(doc, {kind: [] for kind in KINDS})
+        claim = _span(record["claim"])
+        speaker = _span(record.get("speaker"))
+        cue = _span(record.get("cue"))
+        targets = tuple(sorted({(int(t["start"]), int(t["end"]), str(t.get("stance") or "about"))
+                                for t in record.get("targets") or []}))
+        candidates: list[tuple[str, Item]] = []
+        if speaker is not None:
+            key = (claim, speaker)
+            candidates.append(("claim_speaker", (key, key, key)))
+        for start, end, stance in targets:
+            candidates.append(("claim_target", ((claim, (start, end), stance), (claim, (start, end)),
+                                                (claim, (start, end), stance))))
+        bare = tuple(sorted({t[:2] for t in targets}))
+        candidates.append(("records", ((claim, speaker, cue, targets), (claim, speaker, cue, bare),
+                                       (claim, speaker, cue, targets))))
+        for kind, item in candidates:
+            if (doc, kind, item[0]) not in seen:
+                seen.add((doc, kind, item[0]))
+                kinds[kind].append(item)
+    return out
+
+
+def _relaxed_match(kind: str, pred: tuple[Any, ...], gold: tuple[Any, ...]) -> bool:
+    if kind == "claim_speaker":
+        return _overlaps(pred[0], gold[0]) and _overlaps(pred[1], gold[1])
+    if kind == "claim_target":
+        return pred[2] == gold[2] and _overlaps(pred[0], gold[0]) and _overlaps(pred[1], gold[1])
+    return (_overlaps(pred[0], gold[0]) and _overlaps(pred[1], gold[1]) and _overlaps(pred[2], gold[2])
+            and _targets_match(pred[3], gold[3]))
+
+
+def _score_items(kind: str, pred: list[Item], gold: list[Item]) -> dict[str, PRF]:
+    scores = {}
+    for setting, position in (("strict", 0), ("boundaries", 1)):
+        pred_keys = {item[position] for item in pred}
+        gold_keys = {item[position] for item in gold}
+        scores[setting] = PRF.of(len(pred_keys & gold_keys), len(pred_keys), len(gold_keys))
+    # relaxed: greedy one-to-one, predictions in order, each to the first unmatched gold item that
+    # matches; candidates found by sorting gold claims and binary search on their start.
+    gold_sorted = sorted(range(len(gold)), key=lambda i: gold[i][2][0])
+    gold_starts = [gold[i][2][0][0] for i in gold_sorted]
+    max_len = max((gold[i][2][0][1] - gold[i][2][0][0] for i in gold_sorted), default=0)
+    matched: set[int] = set()
+    hits = 0
+    for item in pred:
+        claim = item[2][0]
+        lo = bisect.bisect_left(gold_starts, claim[0] - max_len)
+        hi = bisect.bisect_left(gold_starts, claim[1])
+        candidates = sorted(gold_sorted[lo:hi])
+        for i in candidates:
+            if i not in matched and _relaxed_match(kind, item[2], gold[i][2]):
+                matched.add(i)
+                hits += 1
+                break
+    scores["relaxed"] = PRF.of(hits, len(pred), len(gold))
+    return scores
+
+
+def _normalise(name: Any) -> str | None:
+    if name is None or (not isinstance(name, str) and pd.isna(name)):
+        return None
+    return " ".join(str(name).split()).casefold()
+
+
+def _attribute_accuracy(pred: Iterable[Mapping[str, Any]],
+                        gold: Iterable[Mapping[str, Any]]) -> tuple[Accuracy, Accuracy]:
+    """Speaker entity and quote type, on predicted claims whose span equals a gold claim's."""
+    gold_by_claim: dict[tuple[str, Span | None], Mapping[str, Any]] = {}
+    for record in gold:
+        gold_by_claim.setdefault((record["doc_id"], _span(record["claim"])), record)
+    seen: set[tuple[str, Span | None]] = set()
+    speaker = [0, 0]
+    quote = [0, 0]
+    for record in pred:
+        key = (record["doc_id"], _span(record["claim"]))
+        if key in seen or key not in gold_by_claim:
+            continue
+        seen.add(key)
+        truth = gold_by_claim[key]
+        gold_entity = _normalise((truth.get("speaker") or {}).get("entity"))
+        if gold_entity is not None:
+            speaker[0] += 1
+            speaker[1] += gold_entity == _normalise((record.get("speaker") or {}).get("entity"))
+        if truth.get("quote_type"):
+            quote[0] += 1
+            quote[1] += truth["quote_type"] == record.get("quote_type")
+    return Accuracy.of(speaker[1], speaker[0]), Accuracy.of(quote[1], quote[0])
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class DocumentScores:
+    doc_id: str
+    gold_claims: int
+    predicted_claims: int
+    spans: dict[str, SpanScore]  # mode -> overall span score of the document
+    attribution: dict[str, dict[str, PRF]]  # kind -> setting -> score
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id, "gold_claims": self.gold_claims, "predicted_claims": self.predicted_claims,
+            "spans": {mode: score.__dict__.copy() for mode, score in self.spans.items()},
+            "attribution": {kind: {s: v.__dict__.copy() for s, v in by.items()}
+                            for kind, by in self.attribution.items()},
+        }
+
+
+@dataclass
+class EvaluationReport:
+    """Every score of one evaluation; no I/O. ``to_dict()`` is what ``--format json`` prints."""
+
+    gold: str
+    predictions: str
+    documents: list[str]
+    ignored_documents: list[str]  # predicted documents without a submitted gold annotation
+    gold_claims: int
+    predicted_claims: int
+    spans: dict[str, dict[str, SpanScore]]  # mode -> "overall" | label -> score
+    macro: dict[str, dict[str, float]]  # mode -> precision/recall/f1 averaged over used labels
+    attribution: dict[str, dict[str, PRF]]  # kind -> setting -> score
+    speaker_entity: Accuracy
+    quote_type: Accuracy
+    per_document: list[DocumentScores] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gold": self.gold,
+            "predictions": self.predictions,
+            "documents": len(self.documents),
+            "ignored_documents": self.ignored_documents,
+            "gold_claims": self.gold_claims,
+            "predicted_claims": self.predicted_claims,
+            "spans": {mode: {name: score.__dict__.copy() for name, score in by.items()}
+                      for mode, by in self.spans.items()},
+            "macro": self.macro,
+            "attribution": {kind: {s: v.__dict__.copy() for s, v in by.items()}
+                            for kind, by in self.attribution.items()},
+            "speaker_entity": self.speaker_entity.__dict__.copy(),
+            "quote_type": self.quote_type.__dict__.copy(),
+            "per_document": [doc.to_dict() for doc in self.per_document],
+        }
+
+
+def evaluate_records(gold: Gold, pred_records: Sequence[Mapping[str, Any]], source: str = "") -> EvaluationReport:
+    """Score prediction records (already validated) against loaded gold."""
+    doc_ids = gold.doc_ids
+    annotated = set(doc_ids)
+    ignored = sorted({r["doc_id"] for r in pred_records} - annotated)
+    pred_records = [r for r in pred_records if r["doc_id"] in annotated]
+    gold_spans = _canonical(gold.spans[["doc_id", "label", "start", "end"]])
+    counts = score_spans(gold_spans, spans_of_records(pred_records), LABELS, doc_ids)
+    spans: dict[str, dict[str, SpanScore]] = {}
+    macro: dict[str, dict[str, float]] = {}
+    for mode in MODES:
+        spans[mode] = {"overall": counts.overall_score(mode)}
+        spans[mode].update({label: counts.label_score(mode, label) for label in LABELS})
+        used = [spans[mode][label] for label in counts.used_labels]
+        macro[mode] = {metric: (sum(getattr(s, metric) for s in used) / len(used) if used else 0.0)
+                       for metric in ("precision", "recall", "f1")}
+    gold_items, pred_items = _items(gold.records), _items(pred_records)
+    per_doc_attr: dict[str, dict[str, dict[str, PRF]]] = {}
+    for doc in doc_ids:
+        g, p = gold_items.get(doc, {}), pred_items.get(doc, {})
+        per_doc_attr[doc] = {kind: _score_items(kind, p.get(kind, []), g.get(kind, [])) for kind in KINDS}
+    attribution = {kind: {setting: sum((per_doc_attr[d][kind][setting] for d in doc_ids), PRF())
+                          for setting in SETTINGS} for kind in KINDS}
+    speaker_entity, quote_type = _attribute_accuracy(pred_records, gold.records)
+    gold_claims = pd.Series([r["doc_id"] for r in gold.records], dtype=object).value_counts()
+    pred_claims = pd.Series([r["doc_id"] for r in pred_records], dtype=object).value_counts()
+    per_document = [
+        DocumentScores(doc, int(gold_claims.get(doc, 0)), int(pred_claims.get(doc, 0)),
+                       {mode: counts.overall_score(mode, np.array([i])) for mode in MODES}, per_doc_attr[doc])
+        for i, doc in enumerate(doc_ids)
+    ]
+    return EvaluationReport(
+        gold=gold.directory, predictions=source, documents=doc_ids, ignored_documents=ignored,
+        gold_claims=len(gold.records), predicted_claims=len(pred_records), spans=spans, macro=macro,
+        attribution=attribution, speaker_entity=speaker_entity, quote_type=quote_type, per_document=per_document,
+    )
+
+
+def evaluate(gold_dir: Path, pred_path: Path) -> EvaluationReport:
+    """Score the predictions file ``pred_path`` against the gold dataset in ``gold_dir``."""
+    gold = load_gold(gold_dir)
+    predictions = load_predictions(pred_path, gold.texts)
+    return evaluate_records(gold, predictions.records(), str(pred_path))
+
+
+# --- rendering (used by the CLI) --------------------------------------------------------------------
+
+
+def report_tables(report: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The report as (title, header, rows) tables of strings, shared by the text and Markdown outputs."""
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.1f}"
+
+    span_rows = [
+        [mode, name, *(str(s[c]) for c in (*COUNTS, "possible", "actual")), pct(s["precision"]), pct(s["recall"]),
+         pct(s["f1"])]
+        for mode, by in report["spans"].items() for name, s in by.items()
+    ]
+    span_rows += [[mode, "macro", *[""] * 7, pct(m["precision"]), pct(m["recall"]), pct(m["f1"])]
+                  for mode, m in report["macro"].items()]
+    attribution_rows = [
+        [kind, setting, str(s["correct"]), str(s["predicted"]), str(s["gold"]), pct(s["precision"]),
+         pct(s["recall"]), pct(s["f1"])]
+        for kind, by in report["attribution"].items() for setting, s in by.items()
+    ]
+    accuracy_rows = [[name, str(report[name]["correct"]), str(report[name]["total"]), pct(report[name]["accuracy"])]
+                     for name in ("speaker_entity", "quote_type")]
+    doc_rows = [
+        [d["doc_id"], str(d["gold_claims"]), str(d["predicted_claims"]), pct(d["spans"]["strict"]["f1"]),
+         pct(d["spans"]["partial"]["f1"]), pct(d["attribution"]["claim_speaker"]["strict"]["f1"]),
+         pct(d["attribution"]["claim_target"]["strict"]["f1"]), pct(d["attribution"]["records"]["strict"]["f1"])]
+        for d in report["per_document"]
+    ]
+    return [
+        ("spans (nervaluate modes)", ["mode", "label", "COR", "INC", "PAR", "MIS", "SPU", "POS", "ACT", "P", "R",
+                                      "F1"], span_rows),
+        ("attribution (Taillé et al. 2020 settings)", ["kind", "setting", "correct", "predicted", "gold", "P", "R",
+                                                       "F1"], attribution_rows),
+        ("accuracy on exactly matched claims", ["attribute", "correct", "total", "accuracy"], accuracy_rows),
+        ("per document (F1: spans strict, spans partial; strict claim-speaker, claim-target, records)",
+         ["doc_id", "gold", "predicted", "strict", "partial", "speaker", "target", "records"], doc_rows),
+    ]
+
+
+def report_markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown: a summary line and one pipe table per section."""
+    lines = [f"Evaluation of `{report['predictions']}` against `{report['gold']}`: {report['documents']} "
+             f"document(s), {report['gold_claims']} gold claim(s), {report['predicted_claims']} predicted claim(s)."]
+    if report["ignored_documents"]:
+        lines.append(f"Ignored predictions for documents without gold: {', '.join(report['ignored_documents'])}.")
+    for title, header, rows in report_tables(report):
+        lines += ["", f"### {title}", "", "| " + " | ".join(header) + " |",
+                  "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

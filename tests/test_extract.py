@@ -1,0 +1,170 @@
+"""The rule-based baseline, its CLI, and its conversion to Label Studio predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from claimset.cli import app
+from claimset.evaluate import evaluate
+from claimset.extract import MODEL_VERSION, extract, to_labelstudio_predictions
+from claimset.ingest import import_exports
+from claimset.predictions import load_predictions
+from claimset.seeds import Document, read_seeds, sha256_text
+from lsjson import annotation, task
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def doc(text: str, doc_id: str = "d") -> Document:
+    return Document(doc_id=doc_id, published=__import__("datetime").date(2020, 12, 12), text=text,
+                    text_sha256=sha256_text(text), source_file=f"seeds/{doc_id}.txt")
+
+
+def show(text: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A record with its spans as text, for readable assertions."""
+    out: dict[str, Any] = {"claim": text[record["claim"]["start"]:record["claim"]["end"]],
+                           "quote_type": record["quote_type"]}
+    for key in ("speaker", "cue"):
+        if key in record:
+            out[key] = text[record[key]["start"]:record[key]["end"]]
+    out["targets"] = [(text[t["start"]:t["end"]], t["stance"]) for t in record.get("targets", [])]
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed() -> Document:
+    return read_seeds(ROOT / "seeds")[0]
+
+
+@pytest.mark.parametrize("quotes", ['""', "“”"])
+def test_direct_quote_with_trailing_attribution(quotes: str) -> None:
+    text = f"{quotes[0]}We are fine,{quotes[1]} the spokesperson said."
+    [record] = extract([doc(text)])
+    assert show(text, record) == {"claim": "We are fine", "quote_type": "direct", "speaker": "the spokesperson",
+                                  "cue": "said", "targets": []}
+    assert record["speaker"]["entity"] == "spokesperson"
+
+
+def test_direct_quote_with_leading_attribution() -> None:
+    text = "The minister said, “Russia is a partner.”"
+    [record] = extract([doc(text)])
+    assert show(text, record) == {"claim": "Russia is a partner", "quote_type": "direct", "speaker": "The minister",
+                                  "cue": "said", "targets": [("Russia", "about")]}
+
+
+def test_indirect_speech_after_the_cue() -> None:
+    text = "Lavrov accused the West of meddling. India emphasised that it pursues an independent policy."
+    first, second = extract([doc(text)])
+    assert show(text, first) == {"claim": "the West of meddling", "quote_type": "indirect", "speaker": "Lavrov",
+                                 "cue": "accused", "targets": [("the West", "against")]}
+    assert show(text, second) == {"claim": "it pursues an independent policy", "quote_type": "indirect",
+                                  "speaker": "India", "cue": "emphasised", "targets": []}
+
+
+def test_claim_before_a_trailing_cue() -> None:
+    text = "This year marks twenty years of our partnership with Russia, the spokesperson said."
+    [record] = extract([doc(text)])
+    assert show(text, record)["claim"] == "This year marks twenty years of our partnership with Russia"
+    assert show(text, record)["speaker"] == "the spokesperson"
+
+
+def test_no_cue_no_claim() -> None:
+    assert extract([doc("CAATSA threatens to sanction India over S-400 missile defence system.")]) == []
+
+
+def test_seed_article(seed: Document, tmp_path: Path) -> None:
+    records = extract([seed])
+    shown = [show(seed.text, record) for record in records]
+
+    def by_claim(prefix: str) -> dict[str, Any]:
+        [found] = [s for s in shown if s["claim"].startswith(prefix)]
+        return found
+
+    accused = by_claim("the West particularly the USA")
+    assert accused["speaker"] == "Russian Foreign Minister Sergey Lavrov" and accused["cue"] == "accused"
+    assert ("the West", "against") in accused["targets"]
+    told = by_claim("We have seen the comments")
+    assert (told["speaker"], told["cue"], told["quote_type"]) == ("MEA spokesperson", "told", "direct")
+    assert by_claim("it pursues an independent foreign policy")["speaker"] == "India"
+    for s in shown:  # B1/B2: no quotation marks at the ends, no claim-final punctuation
+        assert s["claim"][0] not in "“\"" and s["claim"][-1] not in "”\".,;: "
+    # the records are valid predictions for the document
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    assert load_predictions(path, {seed.doc_id: seed.text}).records() == records
+
+
+def test_cli_extract(tmp_path: Path, seed: Document) -> None:
+    out = tmp_path / "out" / "baseline.jsonl"
+    result = runner.invoke(app, ["extract", "--seeds", str(ROOT / "seeds"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == extract([seed])
+    assert sorted(p.name for p in out.parent.iterdir()) == ["baseline.jsonl"]  # no temp file left behind
+    result = runner.invoke(app, ["extract", "--seeds", str(ROOT / "seeds")])
+    assert result.exit_code == 0 and result.stdout.splitlines() == lines
+    result = runner.invoke(app, ["extract", "--seeds", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [f"Error: {tmp_path / 'none'}: seeds directory not found"]
+
+
+def test_labelstudio_predictions_shape(seed: Document) -> None:
+    records = extract([seed])
+    [prediction] = to_labelstudio_predictions(records, [seed])
+    assert prediction["doc_id"] == seed.doc_id and prediction["model_version"] == MODEL_VERSION
+    assert MODEL_VERSION.startswith("claimset-baseline-")
+    regions = [r for r in prediction["result"] if r["type"] == "labels"]
+    relations = [r for r in prediction["result"] if r["type"] == "relation"]
+    ids = [r["id"] for r in regions]
+    assert len(ids) == len(set(ids))
+    for region in regions:
+        value = region["value"]
+        assert seed.text[value["start"]:value["end"]] == value["text"]  # code-point offsets
+        assert (region["from_name"], region["to_name"]) == ("label", "text")
+    attributes = [r for r in prediction["result"] if r["type"] in ("choices", "textarea")]
+    assert {r["from_name"] for r in attributes} == {"quote_type", "speaker_entity", "target_entity"}
+    assert all(r["id"] in ids for r in attributes)
+    claims = {r["id"] for r in regions if r["value"]["labels"] == ["Claim"]}
+    assert len(claims) == len(records)
+    for relation in relations:
+        assert relation["from_id"] in claims and relation["to_id"] in ids
+        assert relation["direction"] == "right" and len(relation["labels"]) == 1
+    said_by = [r for r in relations if r["labels"] == ["said_by"]]
+    assert len(said_by) == sum(1 for r in records if "speaker" in r)
+
+
+def test_labelstudio_predictions_import_back_to_the_same_records(seed: Document, tmp_path: Path) -> None:
+    """Predictions shaped as an annotation import cleanly and score 1.0 against the records they came from."""
+    records = extract([seed])
+    [prediction] = to_labelstudio_predictions(records, [seed])
+    result = [{**item, "origin": "manual"} if "id" in item else item for item in prediction["result"]]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([task(1, seed.text, [annotation(7, result)], doc_id=seed.doc_id)]), encoding="utf-8")
+    summary = import_exports([export], tmp_path / "gold", seeds=[seed])
+    assert summary.to_dict()["rejects_by_reason"] == {}
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    report = evaluate(tmp_path / "gold", pred).to_dict()
+    assert report["spans"]["strict"]["overall"]["f1"] == 1.0
+    assert report["attribution"]["claim_speaker"]["strict"]["f1"] == 1.0
+    assert report["attribution"]["claim_target"]["strict"]["f1"] == 1.0
+
+
+def test_cli_extract_labelstudio_format_reads_back_with_push_reader(tmp_path: Path, seed: Document) -> None:
+    from claimset.labelstudio import check_prediction_offsets, read_predictions
+
+    out = tmp_path / "pre.json"
+    result = runner.invoke(app, ["extract", "--seeds", str(ROOT / "seeds"), "--format", "labelstudio",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    [prediction] = read_predictions(out)
+    assert prediction.doc_id == seed.doc_id and prediction.model_version == MODEL_VERSION
+    check_prediction_offsets(prediction, seed.text)
+    assert json.loads(out.read_text(encoding="utf-8")) == to_labelstudio_predictions(extract([seed]), [seed])
+
