@@ -168,3 +168,32 @@ def test_cli_extract_labelstudio_format_reads_back_with_push_reader(tmp_path: Pa
     check_prediction_offsets(prediction, seed.text)
     assert json.loads(out.read_text(encoding="utf-8")) == to_labelstudio_predictions(extract([seed]), [seed])
 
+
+
+def test_baseline_scores_in_the_readme_are_current(tmp_path: Path) -> None:
+    """The README's baseline table is what `claimset extract` + `claimset evaluate` print today."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    runner = CliRunner()
+    pred = tmp_path / "baseline.jsonl"
+    assert runner.invoke(app, ["extract", "--out", str(pred)]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", "--gold", str(root / "annotations" / "gold"), "--pred", str(pred),
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    strict = scores["spans"]["strict"]
+    attribution = scores["attribution"]
+    expected = {
+        "Claim spans, strict": strict["Claim"]["f1"],
+        "Speaker spans, strict": strict["Speaker"]["f1"],
+        "Target spans, strict": strict["Target"]["f1"],
+        "all spans, strict (micro)": strict["overall"]["f1"],
+        "claim–speaker pairs, strict": attribution["claim_speaker"]["strict"]["f1"],
+        "claim–target pairs with stance, strict": attribution["claim_target"]["strict"]["f1"],
+        "full records, strict": attribution["records"]["strict"]["f1"],
+    }
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| ([^|]+?) \| ([\d.]+) \|$", readme.split("### The baseline")[1], re.M))
+    assert {key: float(value) for key, value in table.items()} == {
+        key: round(100 * value, 1) for key, value in expected.items()}
