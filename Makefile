@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: gold test lint typecheck check labelstudio browser screenshots bench clean help
+.PHONY: gold test lint check labelstudio browser screenshots clean help
 
 help:
 	@echo "make gold   - create .venv, rebuild annotations/gold from annotations/raw, validate, print stats"
 	@echo "make test   - create .venv with dev extras, install Label Studio and Chromium, run every test"
 	@echo "make lint   - ruff and mypy"
+	@echo "make screenshots - regenerate docs/img/ from a real Label Studio in headless Chromium"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,9 @@ test: $(VENV)/.installed-dev labelstudio browser
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+screenshots: $(VENV)/.installed-dev labelstudio browser
+	scripts/screenshots
 
 check: lint test
 

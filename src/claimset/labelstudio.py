@@ -169,13 +169,19 @@ def slugify(title: str) -> str:
     return slug or "project"
 
 
+RELATIVE_IMAGE = re.compile(r'<img src="(?!https?:|data:)[^"]*" alt="(?P<alt>[^"]*)"[^>]*>')
+
+
 def instructions_html(path: Path = GUIDELINES) -> str | None:
     """The annotation guidelines rendered to HTML, or ``None`` when the file does not exist."""
     if not path.is_file():
         return None
     from markdown_it import MarkdownIt
 
-    return str(MarkdownIt("commonmark").enable("table").render(path.read_text(encoding="utf-8")))
+    html = str(MarkdownIt("commonmark").enable("table").render(path.read_text(encoding="utf-8")))
+    # Relative images (docs/img/...) do not resolve inside Label Studio's instructions window: show their
+    # caption instead of a broken picture.
+    return RELATIVE_IMAGE.sub(lambda m: f"<em>[{m.group('alt')}: see {path.name} in the repository]</em>", html)
 
 
 def find_project(client: Client, title: str) -> Any | None:

@@ -202,12 +202,20 @@ def label_config_xml(scheme: Scheme) -> str:
             labels, "Label", value=span.value, background=span.background, hotkey=span.hotkey,
             hint=span.definition,
         )
-    ET.SubElement(view, "Text", name=scheme.text_name, value=f"${scheme.text_name}")
+    # Layout, from the annotator's view in a real browser (tests/test_browser.py): the text on the left,
+    # the selected region's fields in a column on its right that stays in view while the article scrolls
+    # (below the text they were off-screen for a whole article); room above the first line, where Label
+    # Studio draws the relation arrows and their labels, which otherwise cover the label buttons, and on
+    # the left, where an arrow to an earlier line puts its label (cut off at the edge without it).
+    columns = ET.SubElement(view, "View", style="display: flex; align-items: flex-start; gap: 2em")
+    text_box = ET.SubElement(columns, "View", style="flex: 1 1 auto; min-width: 0; padding: 2.5em 0 0 2em")
+    ET.SubElement(text_box, "Text", name=scheme.text_name, value=f"${scheme.text_name}")
+    fields = ET.SubElement(columns, "View", style="flex: 0 0 18em; position: sticky; top: 0.5em")
+    for attr in scheme.attributes:
+        _attribute_control(fields, scheme, attr)
     relations = ET.SubElement(view, "Relations")
     for rel in scheme.relations:
         ET.SubElement(relations, "Relation", value=rel.value, hint=rel.definition)
-    for attr in scheme.attributes:
-        _attribute_control(view, scheme, attr)
     ET.indent(view, space="  ")
     return ET.tostring(view, encoding="unicode") + "\n"
 
@@ -219,6 +227,10 @@ def _attribute_control(view: ET.Element, scheme: Scheme, attr: Attribute) -> Non
         "name": attr.from_name,
         "toName": scheme.text_name,
         "perRegion": "true",
+        # On the control itself, not only on the enclosing View: Label Studio's `required` check of a
+        # per-region control looks at the control's own whenLabelValue; without it every region (a Cue,
+        # a Speaker) must have a quote_type and an entity, and the annotator cannot submit.
+        "whenLabelValue": attr.label,
         "required": "true" if attr.required else "false",
     }
     if attr.control == "choices":
