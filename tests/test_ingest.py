@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from claimset.errors import ClaimsetError
 from claimset.ingest import REASONS, ImportSummary, import_exports
@@ -266,3 +269,43 @@ def test_large_export_streams_in_row_groups(tmp_path: Path, monkeypatch: pytest.
     assert summary.reconciles and summary.regions.written == 2 * n_tasks
     assert seen == list(range(n_tasks))
     assert pq.ParquetFile(tmp_path / "out" / "spans.parquet").num_row_groups == 3
+
+
+# -- property: the whole import recovers the intended spans, however the export encoded them ---------
+
+PIECES = st.sampled_from(["Lavrov", " said", " “no”", ".", "😀", "🇮🇳", "e\u0301", "\n\n", "\r\n", "é", " the West"])
+
+
+@st.composite
+def document_with_spans(draw: st.DrawFn) -> tuple[str, list[tuple[int, int]]]:
+    text = "".join(draw(st.lists(PIECES, min_size=3, max_size=25))).replace("\r", "").strip() or "Lavrov"
+    bounds = sorted({0, len(text), *draw(st.lists(st.integers(0, len(text)), max_size=12))})
+    spans = [(a, b) for a, b in itertools.pairwise(bounds) if text[a:b].strip() == text[a:b] != ""]
+    return text, spans[:6]
+
+
+def encode(text: str, start: int, end: int, how: str) -> tuple[int, int, str]:
+    value = text[start:end]
+    if "utf16" in how:
+        start, end = (len(text[:i].encode("utf-16-le")) // 2 for i in (start, end))
+    if "escaped" in how:
+        value = value.replace("\n", "\\n")
+    return start, end, value
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document_with_spans(), st.sampled_from(["codepoints", "utf16", "escaped", "utf16+escaped"]))
+def test_import_recovers_the_intended_spans(tmp_path: Path, case: tuple[str, list[tuple[int, int]]], how: str) -> None:
+    text, spans = case
+    result = []
+    for i, (start, end) in enumerate(spans):
+        raw_start, raw_end, value = encode(text, start, end, how)
+        result.append({"id": f"r{i}", "from_name": "label", "to_name": "text", "type": "labels",
+                       "value": {"start": raw_start, "end": raw_end, "text": value, "labels": ["Cue"]}})
+    export = tmp_path / "prop.json"
+    export.write_text(json.dumps([task(1, text, [annotation(1, result)])], ensure_ascii=False), encoding="utf-8")
+    summary = import_exports([export], tmp_path / "out")
+    assert summary.reconciles and summary.regions.rejected == 0
+    got = [(s["text"], s["start"], s["end"]) for s in read_table(tmp_path / "out", "spans").to_pylist()]
+    for (text_got, start_got, end_got), (start, end) in zip(got, spans, strict=True):
+        assert text_got == text[start:end] == text[start_got:end_got]
