@@ -47,6 +47,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from claimset.errors import ClaimsetError, MissingExtraError
+from claimset.matching import maximum_matching
 from claimset.scheme import Scheme, load_scheme
 from claimset.tables import read_table, table_path
 
@@ -260,19 +261,7 @@ def token_masks(tokens: Sequence[tuple[int, int]], spans: Iterable[Span], labels
 def _overlap_matches(a: Sequence[SpanKey], b: Sequence[SpanKey]) -> int:
     """Size of a maximum one-to-one matching of same-label spans that share at least one code point."""
     adjacent = [[j for j, (lb, sb, eb) in enumerate(b) if lb == la and sa < eb and sb < ea] for la, sa, ea in a]
-    owner: dict[int, int] = {}
-
-    def augment(i: int, seen: set[int]) -> bool:
-        for j in adjacent[i]:
-            if j in seen:
-                continue
-            seen.add(j)
-            if j not in owner or augment(owner[j], seen):
-                owner[j] = i
-                return True
-        return False
-
-    return sum(augment(i, set()) for i in range(len(a)))
+    return maximum_matching(adjacent)
 
 
 def _normalise(value: str | None, free_text: bool) -> str:

@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from claimset.errors import ClaimsetError
+from claimset.matching import maximum_matching
 from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
 from claimset.predictions import load_predictions
 from claimset.scheme import load_scheme
@@ -480,19 +481,8 @@ def _targets_match(pred: tuple[tuple[int, int, str], ...], gold: tuple[tuple[int
     """Same number of targets, paired one-to-one by overlap with equal stance (bipartite matching)."""
     if len(pred) != len(gold):
         return False
-    owner: dict[int, int] = {}
-
-    def augment(i: int, seen: set[int]) -> bool:
-        for j, g in enumerate(gold):
-            if j in seen or g[2] != pred[i][2] or not _overlaps(pred[i][:2], g[:2]):
-                continue
-            seen.add(j)
-            if j not in owner or augment(owner[j], seen):
-                owner[j] = i
-                return True
-        return False
-
-    return all(augment(i, set()) for i in range(len(pred)))
+    adjacent = [[j for j, g in enumerate(gold) if g[2] == p[2] and _overlaps(p[:2], g[:2])] for p in pred]
+    return maximum_matching(adjacent) == len(pred)
 
 
 # An item: (strict key, boundaries key, relaxed matcher input); per document.
