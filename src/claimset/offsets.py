@@ -9,6 +9,9 @@ newlines. :func:`resolve_span` tries the known repairs in a fixed order and says
 from __future__ import annotations
 
 import bisect
+import functools
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 QUOTE_CONTEXT = 32  # code points of prefix / suffix kept in the quote selector
@@ -46,19 +49,20 @@ def utf16_to_codepoint(text: str, offset: int) -> int | None:
     """Code-point index of UTF-16 code-unit ``offset`` in ``text``; None if it splits a surrogate pair."""
     if text.isascii():
         return offset
-    units = 0
-    for index, char in enumerate(text):
-        if units == offset:
-            return index
-        if units > offset:
-            return None
-        units += 2 if ord(char) > 0xFFFF else 1
-    return len(text) if units == offset else None
+    astral = _astral_positions(text)  # code point i starts at code unit i + (astral code points before i)
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mid + bisect.bisect_left(astral, mid) < offset:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo + bisect.bisect_left(astral, lo) == offset else None
 
 
 def crlf_to_lf(text: str, offset: int) -> int | None:
     """Map an offset into ``text`` with every LF written CRLF back to ``text``; None if inside a CRLF."""
-    newlines = [i for i, char in enumerate(text) if char == "\n"]
+    newlines = _newline_positions(text)
     # position p in text has CRLF offset p + (number of newlines before p)
     lo, hi = 0, len(text)
     while lo < hi:
@@ -70,17 +74,35 @@ def crlf_to_lf(text: str, offset: int) -> int | None:
     return lo if lo + bisect.bisect_left(newlines, lo) == offset else None
 
 
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+@functools.lru_cache(maxsize=16)
+def _astral_positions(text: str) -> list[int]:
+    """Indices of the code points outside the BMP (two UTF-16 code units each); cached per text."""
+    return [match.start() for match in _ASTRAL.finditer(text)]
+
+
+@functools.lru_cache(maxsize=16)
+def _newline_positions(text: str) -> list[int]:
+    return [match.start() for match in re.finditer("\n", text)]
+
+
 def _in_range(text: str, start: int, end: int) -> bool:
     return 0 <= start < end <= len(text)
 
 
 def _candidates(text: str, start: int, end: int) -> list[tuple[int | None, int | None, str | None]]:
-    candidates: list[tuple[int | None, int | None, str | None]] = [(start, end, None)]
+    return list(_iter_candidates(text, start, end))
+
+
+def _iter_candidates(text: str, start: int, end: int) -> Iterator[tuple[int | None, int | None, str | None]]:
+    """The readings of ``start``/``end`` to try, in order; the costly ones are computed only when reached."""
+    yield start, end, None
     if not text.isascii():
-        candidates.append((utf16_to_codepoint(text, start), utf16_to_codepoint(text, end), UTF16))
+        yield utf16_to_codepoint(text, start), utf16_to_codepoint(text, end), UTF16
     if "\n" in text:
-        candidates.append((crlf_to_lf(text, start), crlf_to_lf(text, end), CRLF))
-    return candidates
+        yield crlf_to_lf(text, start), crlf_to_lf(text, end), CRLF
 
 
 def resolve_span(text: str, start: object, end: object, value_text: object) -> Anchor:
@@ -112,11 +134,14 @@ def resolve_span(text: str, start: object, end: object, value_text: object) -> A
 
 
 def _first_agreeing(text: str, start: int, end: int, expected: str | None) -> Anchor | None:
-    candidates = _candidates(text, start, end)
     if expected is None:
         return Anchor(start, end) if _in_range(text, start, end) else None
+    if 0 <= start < end <= len(text) and text[start:end] == expected:  # the common case, before any repair
+        return Anchor(start, end)
     unescaped = unescape_newlines(expected)
-    for cand_start, cand_end, repair in candidates:
+    candidates: list[tuple[int | None, int | None, str | None]] = []
+    for cand_start, cand_end, repair in _iter_candidates(text, start, end):
+        candidates.append((cand_start, cand_end, repair))
         if cand_start is None or cand_end is None or not _in_range(text, cand_start, cand_end):
             continue
         piece = text[cand_start:cand_end]
