@@ -92,10 +92,6 @@ def _in_range(text: str, start: int, end: int) -> bool:
     return 0 <= start < end <= len(text)
 
 
-def _candidates(text: str, start: int, end: int) -> list[tuple[int | None, int | None, str | None]]:
-    return list(_iter_candidates(text, start, end))
-
-
 def _iter_candidates(text: str, start: int, end: int) -> Iterator[tuple[int | None, int | None, str | None]]:
     """The readings of ``start``/``end`` to try, in order; the costly ones are computed only when reached."""
     yield start, end, None

@@ -84,24 +84,6 @@ class ValidationReport:
         }
 
 
-def _read_tables(directory: Path, report: ValidationReport) -> dict[str, pd.DataFrame]:
-    frames: dict[str, pd.DataFrame] = {}
-    for name in TABLES:
-        path = table_path(directory, name)
-        if not path.exists():
-            report.failures.append(Failure(name, None, None, "table_missing", f"{path.name} not found"))
-            continue
-        try:
-            frames[name] = pq.read_table(path).to_pandas()
-        except (OSError, pa.ArrowException) as exc:
-            report.failures.append(
-                Failure(name, None, None, "table_unreadable", f"{path.name}: {str(exc).splitlines()[0]}")
-            )
-            continue
-        report.rows[name] = len(frames[name])
-    return frames
-
-
 STRUCTURAL = {"column_in_dataframe", "column_in_schema", "dtype"}
 
 
@@ -629,38 +611,6 @@ def _attribute_failures(spans: pd.DataFrame) -> list[Failure]:
         extra = ~spans[SpansModel.label].isin(takes) & values.notna()
         failures += _rows(spans[extra], "spans", SpansModel.span_id, name, "attribute_not_applicable",
                           f"{{label}} span with {name}")
-    return failures
-
-
-def _relation_failures(relations: pd.DataFrame, spans: pd.DataFrame) -> list[Failure]:
-    ends = spans[[SpansModel.span_id, SpansModel.annotation_id, SpansModel.label]].drop_duplicates(SpansModel.span_id)
-    joined = relations.merge(
-        ends.add_prefix("head_"), left_on=RelationsModel.head_span_id, right_on="head_span_id", how="left",
-        suffixes=("", "_x"),
-    ).merge(ends.add_prefix("tail_"), left_on=RelationsModel.tail_span_id, right_on="tail_span_id", how="left",
-            suffixes=("", "_y"))
-    failures: list[Failure] = []
-    missing = joined["head_label"].isna() | joined["tail_label"].isna()
-    failures += _rows(joined[missing], "relations", RelationsModel.relation_id, RelationsModel.head_span_id,
-                      "relation_endpoint_missing", "{head_span_id} -> {tail_span_id}: endpoint not in spans")
-    present = joined[~missing]
-    cross = (present["head_annotation_id"] != present[RelationsModel.annotation_id]) | (
-        present["tail_annotation_id"] != present[RelationsModel.annotation_id])
-    failures += _rows(present[cross], "relations", RelationsModel.relation_id, RelationsModel.annotation_id,
-                      "relation_cross_annotation", "joins spans outside annotation {annotation_id}")
-    allowed = pd.DataFrame([(r.value, r.head, r.tail) for r in SCHEME.relations],
-                           columns=[RelationsModel.type, "head_label", "tail_label"])
-    labelled = present.merge(allowed.assign(allowed=True), how="left",
-                             on=[RelationsModel.type, "head_label", "tail_label"])
-    failures += _rows(labelled[labelled["allowed"].isna()], "relations", RelationsModel.relation_id,
-                      RelationsModel.type, "relation_wrong_labels", "{type} joins {head_label} -> {tail_label}")
-    limits = pd.DataFrame([(r.value, r.max_per_head) for r in SCHEME.relations if r.max_per_head],
-                          columns=[RelationsModel.type, "limit"])
-    per_head = relations.groupby([RelationsModel.head_span_id, RelationsModel.type]).size().reset_index(name="n")
-    per_head = per_head.merge(limits, on=RelationsModel.type, how="inner")
-    over = per_head[per_head["n"] > per_head["limit"]]
-    failures += _rows(over, "relations", RelationsModel.head_span_id, RelationsModel.type, "relation_max_per_head",
-                      "claim {head_span_id} has {n} {type} relations")
     return failures
 
 
