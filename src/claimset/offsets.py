@@ -49,29 +49,30 @@ def utf16_to_codepoint(text: str, offset: int) -> int | None:
     """Code-point index of UTF-16 code-unit ``offset`` in ``text``; None if it splits a surrogate pair."""
     if text.isascii():
         return offset
-    astral = _astral_positions(text)  # code point i starts at code unit i + (astral code points before i)
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if mid + bisect.bisect_left(astral, mid) < offset:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo if lo + bisect.bisect_left(astral, lo) == offset else None
+    # code point i starts at code unit i + (astral code points before i)
+    return _unshift(offset, _astral_positions(text), len(text))
 
 
 def crlf_to_lf(text: str, offset: int) -> int | None:
     """Map an offset into ``text`` with every LF written CRLF back to ``text``; None if inside a CRLF."""
-    newlines = _newline_positions(text)
     # position p in text has CRLF offset p + (number of newlines before p)
-    lo, hi = 0, len(text)
+    return _unshift(offset, _newline_positions(text), len(text))
+
+
+def _unshift(offset: int, widened: list[int], length: int) -> int | None:
+    """The position p in ``0..length`` with ``p + (items of sorted widened before p) == offset``, if any.
+
+    Both UTF-16 code units (astral characters count twice) and CRLF offsets (newlines count twice) are
+    code-point positions shifted by one for every widened character before them.
+    """
+    lo, hi = 0, length
     while lo < hi:
         mid = (lo + hi) // 2
-        if mid + bisect.bisect_left(newlines, mid) < offset:
+        if mid + bisect.bisect_left(widened, mid) < offset:
             lo = mid + 1
         else:
             hi = mid
-    return lo if lo + bisect.bisect_left(newlines, lo) == offset else None
+    return lo if lo + bisect.bisect_left(widened, lo) == offset else None
 
 
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
