@@ -1,0 +1,98 @@
+"""Workflows across commands against a real Label Studio: two annotators to gold through an adjudication
+project, and the baseline's predictions uploaded as pre-annotations."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from claimset.adjudicate import adjudicate, review_to_labelstudio, write_review_tasks
+from claimset.cli import app
+from claimset.ingest import import_exports
+from claimset.labelstudio import (
+    add_annotator,
+    as_user,
+    project_tasks,
+    pull,
+    push,
+    relation_result,
+    span_result,
+)
+from claimset.seeds import read_seeds
+from claimset.tables import read_table
+
+pytestmark = pytest.mark.labelstudio
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+
+
+def _claim(text: str, claim: str, speaker: str, prefix: str, quote_type: str) -> list[dict[str, Any]]:
+    cs, ss = text.index(claim), text.index(speaker)
+    return [
+        *span_result(text, cs, cs + len(claim), "Claim", f"{prefix}c", quote_type=quote_type),
+        *span_result(text, ss, ss + len(speaker), "Speaker", f"{prefix}s", entity="Sergey Lavrov"),
+        relation_result(f"{prefix}c", f"{prefix}s", "said_by"),
+    ]
+
+
+def test_two_annotators_to_gold_through_an_adjudication_project(label_studio: Any, tmp_path: Path) -> None:
+    admin = label_studio.client
+    title = f"test multi {uuid.uuid4().hex[:8]}"
+    project = push(title, SEEDS, client=admin)
+    (task,) = project_tasks(admin, project.project_id)
+    text = task.data["text"]
+    claim = "the West particularly the USA of trying to undermine Moscow's close and privileged ties with India"
+    # The two annotators agree on the speaker but not on the claim's quote type: no majority for the claim.
+    for name, quote_type in (("ann1", "indirect"), ("ann2", "direct")):
+        who = add_annotator(admin, f"{name}-{uuid.uuid4().hex[:6]}@claimset.test", secrets.token_urlsafe(12))
+        with as_user(admin, who.api_key).call(f"{name} submits") as ls:
+            ls.annotations.create(id=task.id, result=_claim(text, claim, "Sergey Lavrov", name, quote_type),
+                                  was_cancelled=False)
+    raw = tmp_path / "raw"
+    pull(title, raw, tmp_path / "multi", client=admin)
+    first = adjudicate(tmp_path / "multi", tmp_path / "adjudicated")
+    assert {(item.kind, item.reason) for item in first.review} >= {("span", "no_majority")}
+
+    review_file = tmp_path / "review.json"
+    documents = {doc.doc_id: doc.text for doc in read_seeds(SEEDS)}
+    write_review_tasks(review_to_labelstudio(first.review, documents), review_file)
+    review_title = f"{title} adjudication"
+    pushed = push(review_title, SEEDS, predictions=review_file, client=admin)
+    assert pushed.predictions == 1
+    (review_task,) = project_tasks(admin, pushed.project_id)
+    (prediction,) = label_studio.sdk.predictions.list(task=review_task.id)
+
+    # The adjudicator keeps the indirect reading, submits, and marks it as ground truth.
+    with admin.call("the adjudicator submits") as ls:
+        accepted = ls.annotations.create(id=review_task.id, was_cancelled=False,
+                                         result=_claim(text, claim, "Sergey Lavrov", "adj", "indirect"))
+        ls.annotations.update(id=accepted.id, ground_truth=True)
+    assert prediction.result, "the review task carries the candidates as a prediction"
+    pull(review_title, raw, tmp_path / "adjudication-only", client=admin)
+    import_exports(sorted(raw.glob("*.json")), tmp_path / "multi", seeds=read_seeds(SEEDS))
+    final = adjudicate(tmp_path / "multi", tmp_path / "gold")
+    assert final.review == [] and final.ground_truth == [task.data["doc_id"]]
+    spans = read_table(tmp_path / "gold", "spans").to_pylist()
+    assert sorted((s["label"], s["text"], s["quote_type"]) for s in spans) == [
+        ("Claim", claim, "indirect"), ("Speaker", "Sergey Lavrov", None)]
+
+
+def test_baseline_predictions_upload_as_pre_annotations(label_studio: Any, tmp_path: Path) -> None:
+    runner = CliRunner()
+    predictions = tmp_path / "baseline-ls.json"
+    result = runner.invoke(app, ["extract", "--format", "labelstudio", "--out", str(predictions)])
+    assert result.exit_code == 0, result.output
+    title = f"test baseline {uuid.uuid4().hex[:8]}"
+    pushed = push(title, SEEDS, predictions=predictions, client=label_studio.client)
+    assert pushed.predictions == 1
+    (task,) = project_tasks(label_studio.client, pushed.project_id)
+    (prediction,) = label_studio.sdk.predictions.list(task=task.id)
+    regions = [item for item in prediction.result if item["type"] == "labels"]
+    assert regions and all(task.data["text"][r["value"]["start"]:r["value"]["end"]] == r["value"]["text"]
+                           for r in regions)
