@@ -16,8 +16,10 @@ import datetime as dt
 import gc
 import json
 import os
+import re
 import shutil
 import tempfile
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -144,7 +146,7 @@ class RowBuffer:
     :data:`ROWS_PER_GROUP` rows is written from the converted batches.
     """
 
-    def __init__(self, schema: pa.Schema, path: Path) -> None:
+    def __init__(self, schema: pa.Schema, path: Path, utf8_columns: Sequence[str] = ()) -> None:
         self.schema = schema
         self.path = path
         self.rows: list[tuple[Any, ...]] = []
@@ -153,6 +155,7 @@ class RowBuffer:
         self.count = 0
         self.writer: pq.ParquetWriter | None = None
         self.limit = min(CONVERT_ROWS, ROWS_PER_GROUP)
+        self.utf8 = frozenset(schema.get_field_index(name) for name in utf8_columns)
 
     def append(self, row: tuple[Any, ...]) -> None:
         rows = self.rows
@@ -163,11 +166,22 @@ class RowBuffer:
             if self.pending >= ROWS_PER_GROUP:
                 self.flush()
 
+    def extend(self, rows: list[tuple[Any, ...]]) -> None:
+        """Append ``rows`` in order; the same conversions and row groups as appending them one by one."""
+        if len(self.rows) + len(rows) < self.limit:
+            self.rows.extend(rows)
+            self.count += len(rows)
+        else:
+            for row in rows:
+                self.append(row)
+
     def _convert(self) -> None:
         if not self.rows:
             return
         columns = list(zip(*self.rows, strict=True))
-        arrays = [pa.array(col, type=fld.type) for col, fld in zip(columns, self.schema, strict=True)]
+        utf8 = self.utf8
+        arrays = [_utf8_array(col, fld.type) if number in utf8 else pa.array(col, type=fld.type)
+                  for number, (col, fld) in enumerate(zip(columns, self.schema, strict=True))]
         self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
         self.pending += len(self.rows)
         self.rows = []
@@ -189,6 +203,22 @@ class RowBuffer:
         self.writer.close()
 
 
+def _utf8_array(values: Sequence[Any], type: pa.DataType) -> pa.Array:
+    """``pa.array(values, type=type)`` for a string column, built from UTF-8 bytes encoded by Python.
+
+    pyarrow converts a ``str`` holding a character outside the BMP (an emoji) very slowly (several
+    microseconds per short string, about half a millisecond per 3,000-character text); ``str.encode``
+    plus a validating cast from binary gives the same array. Anything else (nulls, lone surrogates)
+    takes ``pa.array`` itself, with its own result or error.
+    """
+    try:
+        encoded = [value.encode("utf-8") for value in values]
+    except (AttributeError, UnicodeEncodeError):
+        return pa.array(values, type=type)
+    binary = pa.large_binary() if pa.types.is_large_string(type) else pa.binary()
+    return pa.array(encoded, type=binary).cast(type)
+
+
 @dataclass(slots=True)
 class _Occurrence:
     """Where one version of an annotation lies in the staged tables (row ranges), for replacement."""
@@ -200,14 +230,18 @@ class _Occurrence:
     reasons: Counter[str]
 
 
-@dataclass
 class _Region:
-    region_id: str
-    label: str
-    start: int
-    end: int
-    repair: str | None
-    attributes: dict[str, str] = field(default_factory=dict)
+    """A region accepted so far; ``attributes`` is created when its first attribute arrives."""
+
+    __slots__ = ("attributes", "end", "label", "region_id", "repair", "start")
+
+    def __init__(self, region_id: str, label: str, start: int, end: int, repair: str | None) -> None:
+        self.region_id = region_id
+        self.label = label
+        self.start = start
+        self.end = end
+        self.repair = repair
+        self.attributes: dict[str, str] | None = None
 
 
 READ_CHUNK = 2 << 20  # bytes read at a time by iter_tasks
@@ -217,10 +251,15 @@ _STRUCTURE = np.zeros(256, dtype=np.int8)
 _STRUCTURE[[ord("{"), ord("[")]] = 1
 _STRUCTURE[[ord("}"), ord("]")]] = -1
 _STRUCTURE[ord(",")] = 2
+# bytes.translate table for the same scan: 1 structural byte, 2 ASCII digit, 3 quote, 4 backslash, 0 other
+_SCAN_BYTES = bytes(1 if code in b"{}[]," else 2 if code in b"0123456789" else 3 if code == 0x22
+                    else 4 if code == 0x5C else 0 for code in range(256))
+_LONG_DIGITS = b"\x02" * 20
+_NOT_DIGIT = re.compile(b"[^\x02]")
 _WHITESPACE = b" \t\r\n"
 
 
-def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, Any]:
+def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, list[int]]:
     """Scan ``buf[start:]``, which begins at an item of the top-level array, outside any string.
 
     Returns the positions of the separators that end complete items (commas at the array's own
@@ -230,33 +269,51 @@ def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, Any]:
     backslashes are escaped; brackets and commas between unescaped quotes are inside strings.
     """
     view = np.frombuffer(buf, dtype=np.uint8)[start:]
-    quotes = np.flatnonzero(view == 0x22)
-    if quotes.size:
-        slashes = np.flatnonzero(view == 0x5C)
-        if slashes.size:
-            after_slash = quotes[(quotes > 0) & (view[np.maximum(quotes - 1, 0)] == 0x5C)]
-            if after_slash.size:
-                run_starts = slashes[np.diff(slashes, prepend=-2) != 1]
-                run_start = run_starts[np.searchsorted(run_starts, after_slash - 1, side="right") - 1]
-                escaped = after_slash[(after_slash - run_start) % 2 == 1]
-                if escaped.size:
-                    keep = np.ones(quotes.size, dtype=bool)
-                    keep[np.searchsorted(quotes, escaped)] = False
-                    quotes = quotes[keep]
-    classes = _STRUCTURE[view]
-    marks = np.flatnonzero(classes)
-    marks = marks[np.searchsorted(quotes, marks) % 2 == 0]  # outside strings
-    kinds = classes[marks]
+    # one bytes.translate (C, one pass) classifies every byte, see _SCAN_BYTES
+    scanned = buf.translate(_SCAN_BYTES)
+    codes = np.frombuffer(scanned, dtype=np.uint8)[start:]
+    candidates = np.flatnonzero((codes & 1).view(np.bool_))  # structural bytes (1) and quotes (3), in order
+    candidate_codes = codes[candidates]
+    is_quote = candidate_codes == 3
+    slashes = np.flatnonzero(codes == 4)
+    if slashes.size:
+        follow = slashes + 1
+        follow = follow[follow < codes.size]
+        after_slash = follow[codes[follow] == 3]  # quotes right after a backslash
+        if after_slash.size:
+            run_starts = slashes[np.diff(slashes, prepend=-2) != 1]
+            run_start = run_starts[np.searchsorted(run_starts, after_slash - 1, side="right") - 1]
+            escaped = after_slash[(after_slash - run_start) % 2 == 1]
+            if escaped.size:
+                is_quote[np.searchsorted(candidates, escaped)] = False
+    # a structural byte is outside strings when an even number of (unescaped) quotes precede it
+    outside = np.bitwise_xor.accumulate(is_quote.view(np.uint8)) == 0  # parity of the quotes so far
+    marks = candidates[(candidate_codes == 1) & outside]
+    kinds = _STRUCTURE[view[marks]]
     depth = np.cumsum(np.where(kinds == 2, 0, kinds), dtype=np.int64)
     closed = np.flatnonzero(depth < 0)
     close = int(marks[closed[0]]) + start if closed.size else None
     separators = marks[(kinds == 2) & (depth == 0)]
     if closed.size:
         separators = separators[separators < marks[closed[0]]]
-    digits = np.diff((view >= 0x30) & (view <= 0x39), prepend=False, append=False).view(np.int8)
-    edges = np.flatnonzero(digits)  # alternating run starts and ends
-    long_runs = edges[0::2][(edges[1::2] - edges[0::2]) >= 20] + start
-    return (separators + start).tolist(), close, long_runs
+    return (separators + start).tolist(), close, _long_digit_runs(scanned, start)
+
+
+def _long_digit_runs(scanned: bytes, start: int) -> list[int]:
+    """Where the runs of 20 or more ASCII digits of ``buf[start:]`` start (a run cut by ``start`` starts there).
+
+    ``scanned`` is ``buf`` translated by :data:`_SCAN_BYTES` (digits are byte 2); the runs are found
+    with ``bytes.find`` of 20 digit bytes: the leftmost match in a run is its start.
+    """
+    runs: list[int] = []
+    position = scanned.find(_LONG_DIGITS, start)
+    while position != -1:
+        runs.append(position)
+        run_end = _NOT_DIGIT.search(scanned, position)
+        if run_end is None:
+            break
+        position = scanned.find(_LONG_DIGITS, run_end.start())
+    return runs
 
 
 def _decode(raw: bytes | memoryview, long_numbers: bool) -> Any:
@@ -302,7 +359,7 @@ def iter_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iter
         read_size = READ_CHUNK
         eof = False
         while True:
-            separators, close, long_runs = _item_bounds(buf, pos)
+            separators, close, long_starts = _item_bounds(buf, pos)
             ends = [*separators, close] if close is not None else separators
             view = memoryview(buf)
             for end in ends:
@@ -310,7 +367,7 @@ def iter_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iter
                 if end == close and index == 0 and not bytes(raw).strip(_WHITESPACE):
                     break  # an empty export: []
                 try:
-                    long_numbers = bool(np.searchsorted(long_runs, pos) < np.searchsorted(long_runs, end))
+                    long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
                     task = _decode(raw, long_numbers)
                 except (ValueError, RecursionError) as exc:
                     message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
@@ -381,7 +438,7 @@ class _Importer:
         self.summary = ImportSummary()
         self.buffers = {
             "annotations": RowBuffer(ANNOTATIONS, staging / "annotations.parquet"),
-            "spans": RowBuffer(SPANS, staging / "spans.parquet"),
+            "spans": RowBuffer(SPANS, staging / "spans.parquet", utf8_columns=("text",)),
             "relations": RowBuffer(RELATIONS, staging / "relations.parquet"),
             "rejects": RowBuffer(REJECTS, staging / "rejects.parquet"),
         }
@@ -474,7 +531,11 @@ class _Importer:
         before = self._item_counts()
         reasons_before = Counter(self.summary.rejects_by_reason)
         cancelled = bool(annotation.get("was_cancelled"))
-        self._write_annotation(annotation, annotation_id, task_id, document.doc_id, updated_at, result, cancelled)
+        kinds_get = _KINDS.get
+        kinds = [kinds_get(item_type, "other") if type(item) is dict and type(item_type := item.get("type")) is str
+                 else _kind(item) for item in result]  # _kind(item), its common case written out
+        self._write_annotation(annotation, annotation_id, task_id, document.doc_id, updated_at, result, cancelled,
+                               kinds)
         if cancelled:
             for item in result:
                 counts = self._counts_for(item)
@@ -483,7 +544,7 @@ class _Importer:
                 self.reject(task_id, annotation_id, self._kind(item), _region_key(item), "cancelled",
                             f"annotation {annotation_id} was cancelled", item)
         else:
-            _ResultConverter(self, task_id, annotation_id, document, task_text).convert(result)
+            _ResultConverter(self, task_id, annotation_id, document, task_text).convert(result, kinds)
         if annotation_id is not None:
             after = self._item_counts()
             self.seen[annotation_id] = _Occurrence(
@@ -497,13 +558,13 @@ class _Importer:
 
     def _write_annotation(self, annotation: dict[str, Any], annotation_id: int | None, task_id: int | None,
                           doc_id: str, updated_at: dt.datetime | None, result: list[Any],
-                          cancelled: bool) -> None:
+                          cancelled: bool, item_kinds: list[str] | None = None) -> None:
         self.summary.annotations += 1
         if cancelled:
             self.summary.cancelled += 1
         else:
             self.summary.submitted += 1
-        kinds = Counter(self._kind(item) for item in result)
+        kinds = Counter(item_kinds if item_kinds is not None else [_kind(item) for item in result])
         lead_time = annotation.get("lead_time")
         self.buffers["annotations"].append((
             annotation_id, task_id, doc_id, _user_id(annotation.get("completed_by")),
@@ -555,8 +616,7 @@ class _Importer:
 
     @staticmethod
     def _kind(item: Any) -> str:
-        item_type = item.get("type") if isinstance(item, dict) else None
-        return _KINDS.get(item_type if type(item_type) is str else str(item_type), "other")
+        return _kind(item)
 
     # -- output -----------------------------------------------------------------------------------
     def finish(self, staging: Path) -> None:
@@ -620,17 +680,42 @@ class _DocumentStore:
         ids = sorted(self.meta)
         with pq.ParquetWriter(path, DOCUMENTS, compression="zstd") as writer:
             for lo in range(0, max(len(ids), 1), self.DOCS_PER_GROUP):
-                rows = []
-                for doc_id in ids[lo : lo + self.DOCS_PER_GROUP]:
-                    published, _, source_file, sha, offset, length = self.meta[doc_id]
-                    text = self.seeds[doc_id].text if offset < 0 else self._text(offset, length)
-                    rows.append({"doc_id": doc_id, "published": published, "source_file": source_file,
-                                 "text": text, "text_sha256": sha})
-                writer.write_table(pa.Table.from_pylist(rows, schema=DOCUMENTS))
+                group = ids[lo : lo + self.DOCS_PER_GROUP]
+                metas = [self.meta[doc_id] for doc_id in group]
+                # texts go to Arrow as UTF-8 bytes (the spill file's, or the seed's encoded): pyarrow is
+                # very slow on str with characters outside the BMP (see _utf8_array)
+                texts: list[Any] = []
+                seeded_texts = False
+                for doc_id, (_, _, _, _, offset, length) in zip(group, metas, strict=True):
+                    if offset < 0:
+                        texts.append(self.seeds[doc_id].text)
+                        seeded_texts = True
+                    else:
+                        self.handle.seek(offset)
+                        texts.append(self.handle.read(length))
+                if seeded_texts:
+                    text_array = _utf8_array([t if isinstance(t, str) else t.decode("utf-8") for t in texts],
+                                             pa.large_string())
+                else:
+                    text_array = pa.array(texts, type=pa.large_binary()).cast(pa.large_string())
+                arrays = [
+                    pa.array(group, type=pa.string()),
+                    pa.array([meta[0] for meta in metas], type=pa.date32()),
+                    pa.array([meta[2] for meta in metas], type=pa.string()),
+                    text_array,
+                    pa.array([meta[3] for meta in metas], type=pa.string()),
+                ]
+                writer.write_table(pa.Table.from_arrays(arrays, schema=DOCUMENTS))
         return len(ids)
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _kind(item: Any) -> str:
+    """The kind of a result item counted in the summary (see :data:`_KINDS`)."""
+    item_type = item.get("type") if isinstance(item, dict) else None
+    return _KINDS.get(item_type if type(item_type) is str else str(item_type), "other")
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -659,7 +744,11 @@ def _drop_rows(path: Path, ranges: list[tuple[int, int]]) -> None:
 
 
 class _ResultConverter:
-    """Converts the ``result`` list of one submitted annotation into span and relation rows."""
+    """Converts the ``result`` list of one submitted annotation into span and relation rows.
+
+    The per-item paths are written out with local names (no method dispatch or repeated attribute
+    lookups per item): this loop runs once per result item, millions of times per import.
+    """
 
     def __init__(self, importer: _Importer, task_id: int | None, annotation_id: int | None,
                  document: Document, task_text: str) -> None:
@@ -670,32 +759,44 @@ class _ResultConverter:
         self.annotation_id = annotation_id
         self.document = document
         self.task_text = task_text
+        self.same_text = task_text == document.text
         self.regions: dict[str, _Region] = {}
         self.rejected_regions: set[str] = set()
 
     def reject(self, item: str, raw: Any, reason: str, message: str) -> None:
         self.importer.reject(self.task_id, self.annotation_id, item, _region_key(raw), reason, message, raw)
 
-    def convert(self, result: list[Any]) -> None:
-        by_kind: dict[str, list[Any]] = {"region": [], "attribute": [], "relation": [], "other": []}
-        for item in result:
-            by_kind[_Importer._kind(item)].append(item)
-        for item in by_kind["region"]:
-            self.summary.regions.read += 1
-            self._add_region(item)
-        for item in by_kind["attribute"]:
-            self.summary.attributes.read += 1
-            self._add_attribute(item)
-        for item in by_kind["other"]:
-            self.summary.other_items.read += 1
-            self.summary.other_items.rejected += 1
+    def convert(self, result: list[Any], kinds: list[str] | None = None) -> None:
+        if kinds is None:
+            kinds = [_kind(item) for item in result]
+        region_items: list[Any] = []
+        attribute_items: list[Any] = []
+        relation_items: list[Any] = []
+        other_items: list[Any] = []
+        by_kind = {"region": region_items, "attribute": attribute_items, "relation": relation_items,
+                   "other": other_items}
+        for item, kind in zip(result, kinds, strict=True):
+            by_kind[kind].append(item)
+        summary = self.summary
+        if region_items:
+            summary.regions.read += len(region_items)
+            add_region = self._add_region
+            for item in region_items:
+                add_region(item)
+        if attribute_items:
+            summary.attributes.read += len(attribute_items)
+            add_attribute = self._add_attribute
+            for item in attribute_items:
+                add_attribute(item)
+        for item in other_items:
+            summary.other_items.read += 1
+            summary.other_items.rejected += 1
             self.reject("other", item, "unknown_result_type", f"result type {item.get('type')!r}"
                         if isinstance(item, dict) else "result item is not an object")
         self._write_spans()
-        seen_relations: set[tuple[str, str, str]] = set()
-        for item in by_kind["relation"]:
-            self.summary.relations.read += 1
-            self._add_relation(item, seen_relations)
+        if relation_items:
+            summary.relations.read += len(relation_items)
+            self._add_relations(relation_items)
 
     def _reject_region(self, item: dict[str, Any], reason: str, message: str) -> None:
         self.summary.regions.rejected += 1
@@ -705,30 +806,42 @@ class _ResultConverter:
         self.reject("region", item, reason, message)
 
     def _add_region(self, item: dict[str, Any]) -> None:
-        region_id = str(item.get("id", ""))
-        value = _mapping(item.get("value"))
+        get = item.get
+        region_id = str(get("id", ""))
+        value = get("value")
+        if not isinstance(value, dict):
+            value = {}
         raw_labels = value.get("labels")
         labels: list[Any] = raw_labels if isinstance(raw_labels, list) else []
-        if item.get("from_name") != self.scheme.labels_name:
-            return self._reject_region(item, "unknown_from_name", f"from_name {item.get('from_name')!r}")
-        if item.get("to_name") != self.scheme.text_name:
-            return self._reject_region(item, "unknown_to_name", f"to_name {item.get('to_name')!r}")
+        scheme = self.scheme
+        if get("from_name") != scheme.labels_name:
+            return self._reject_region(item, "unknown_from_name", f"from_name {get('from_name')!r}")
+        if get("to_name") != scheme.text_name:
+            return self._reject_region(item, "unknown_to_name", f"to_name {get('to_name')!r}")
         if len(labels) > 1:
             return self._reject_region(item, "multiple_labels", f"labels {labels!r}")
         if not labels or labels[0] not in self.importer.span_labels:
             return self._reject_region(item, "unknown_label", f"label {labels!r} is not in the scheme")
-        if region_id in self.regions or region_id in self.rejected_regions or not region_id:
+        regions = self.regions
+        if region_id in regions or region_id in self.rejected_regions or not region_id:
             return self._reject_region(item, "duplicate_region_id", f"region id {region_id!r} repeats")
+        start, end, value_text = value.get("start"), value.get("end"), value.get("text")
+        text = self.task_text
+        if self.same_text and type(start) is int and type(end) is int and 0 <= start < end <= len(text) \
+                and type(value_text) is str and text[start:end] == value_text and value_text.strip():
+            # the common case, exactly what resolve_span returns for it: the offsets agree, no repair
+            regions[region_id] = _Region(region_id, labels[0], start, end, None)
+            return None
         try:
             anchor = self._anchor(value)
         except offsets.OffsetError as exc:
             return self._reject_region(item, exc.reason, f"region {region_id}: {exc}")
-        self.regions[region_id] = _Region(region_id, labels[0], anchor.start, anchor.end, anchor.repair)
+        regions[region_id] = _Region(region_id, labels[0], anchor.start, anchor.end, anchor.repair)
         return None
 
     def _anchor(self, value: dict[str, Any]) -> offsets.Anchor:
         anchor = offsets.resolve_span(self.task_text, value.get("start"), value.get("end"), value.get("text"))
-        if self.task_text == self.document.text:
+        if self.same_text:
             return anchor
         exact = self.task_text[anchor.start : anchor.end]
         prefix, suffix = offsets.quote_selector(self.task_text, anchor.start, anchor.end)
@@ -737,12 +850,13 @@ class _ResultConverter:
         return offsets.Anchor(start, end, offsets._join(anchor.repair, offsets.REANCHORED))
 
     def _add_attribute(self, item: dict[str, Any]) -> None:
-        attribute = self.importer.attribute_for.get(str(item.get("from_name")))
-        region_id = str(item.get("id", ""))
+        get = item.get
+        attribute = self.importer.attribute_for.get(str(get("from_name")))
+        region_id = str(get("id", ""))
         region = self.regions.get(region_id)
         reason, message, value = None, "", None
         if attribute is None:
-            reason, message = "unknown_from_name", f"from_name {item.get('from_name')!r}"
+            reason, message = "unknown_from_name", f"from_name {get('from_name')!r}"
         elif region is None:
             reason = "attribute_region_rejected" if region_id in self.rejected_regions else "attribute_orphan"
             message = f"{attribute.from_name} refers to region {region_id!r}"
@@ -754,58 +868,85 @@ class _ResultConverter:
                 reason, message = "attribute_empty", f"{attribute.from_name} has no value"
             elif attribute.values and value not in attribute.values:
                 reason, message = "unknown_attribute_value", f"{attribute.from_name} = {value!r}"
-            elif attribute.name in region.attributes:
+            elif region.attributes is not None and attribute.name in region.attributes:
                 reason, message = "duplicate_attribute", f"{attribute.from_name} given twice"
         if reason is not None or region is None or attribute is None or value is None:
             self.summary.attributes.rejected += 1
             self.reject("attribute", item, reason or "attribute_empty", message)
             return
-        region.attributes[attribute.name] = value
+        if region.attributes is None:
+            region.attributes = {attribute.name: value}
+        else:
+            region.attributes[attribute.name] = value
         self.summary.attributes.written += 1
 
     def _write_spans(self) -> None:
-        text = self.document.text
-        spans = self.importer.buffers["spans"]
-        for region in self.regions.values():
-            start, end = region.start, region.end
-            prefix, suffix = text[max(0, start - QUOTE_CONTEXT) : start], text[end : end + QUOTE_CONTEXT]
-            spans.append((
-                f"{self.annotation_id}:{region.region_id}", self.annotation_id, self.document.doc_id,
-                region.region_id, region.label, region.start, region.end, text[region.start : region.end],
-                region.attributes.get("quote_type"), region.attributes.get("entity"), prefix, suffix,
-                region.repair,
-            ))
-            self.summary.regions.written += 1
-            if region.repair:
-                for code in region.repair.split("+"):
-                    self.summary.repairs[code] += 1
-
-    def _add_relation(self, item: dict[str, Any], seen: set[tuple[str, str, str]]) -> None:
-        reason, message, key = self._check_relation(item, seen)
-        if reason is not None or key is None:
-            self.summary.relations.rejected += 1
-            self.reject("relation", item, reason or "relation_missing_region", message)
+        regions = self.regions
+        if not regions:
             return
-        seen.add(key)
-        head, tail, rel_type = key
-        self.importer.buffers["relations"].append((
-            f"{self.annotation_id}:{head}>{tail}:{rel_type}", self.annotation_id, self.document.doc_id,
-            f"{self.annotation_id}:{head}", f"{self.annotation_id}:{tail}", rel_type,
-        ))
-        self.summary.relations.written += 1
+        text = self.document.text
+        annotation_id = self.annotation_id
+        doc_id = self.document.doc_id
+        context = QUOTE_CONTEXT
+        rows = []
+        repairs = self.summary.repairs
+        for region in regions.values():
+            region_id, start, end, repair, attributes = (region.region_id, region.start, region.end, region.repair,
+                                                         region.attributes)
+            if attributes is None:
+                quote_type = entity = None
+            else:
+                quote_type, entity = attributes.get("quote_type"), attributes.get("entity")
+            rows.append((
+                f"{annotation_id}:{region_id}", annotation_id, doc_id, region_id, region.label, start, end,
+                text[start:end], quote_type, entity, text[max(0, start - context) : start],
+                text[end : end + context], repair,
+            ))
+            if repair:
+                for code in repair.split("+"):
+                    repairs[code] += 1
+        self.importer.buffers["spans"].extend(rows)
+        self.summary.regions.written += len(rows)
+
+    def _add_relations(self, items: list[Any]) -> None:
+        seen: set[tuple[str, str, str]] = set()
+        check = self._check_relation
+        annotation_id = self.annotation_id
+        doc_id = self.document.doc_id
+        rows = []
+        summary = self.summary
+        for item in items:
+            reason, message, key = check(item, seen)
+            if reason is not None or key is None:
+                summary.relations.rejected += 1
+                self.reject("relation", item, reason or "relation_missing_region", message)
+                continue
+            seen.add(key)
+            head, tail, rel_type = key
+            rows.append((
+                f"{annotation_id}:{head}>{tail}:{rel_type}", annotation_id, doc_id,
+                f"{annotation_id}:{head}", f"{annotation_id}:{tail}", rel_type,
+            ))
+        self.importer.buffers["relations"].extend(rows)
+        summary.relations.written += len(rows)
 
     def _check_relation(self, item: dict[str, Any], seen: set[tuple[str, str, str]]
                         ) -> tuple[str | None, str, tuple[str, str, str] | None]:
-        from_id, to_id = str(item.get("from_id", "")), str(item.get("to_id", ""))
-        direction = item.get("direction", "right")
-        labels = item.get("labels") if isinstance(item.get("labels"), list) else []
+        get = item.get
+        from_id, to_id = str(get("from_id", "")), str(get("to_id", ""))
+        direction = get("direction", "right")
+        labels = get("labels")
+        if not isinstance(labels, list):
+            labels = []
         if direction == "bi":
             return "relation_bidirectional", f"{from_id}<->{to_id}", None
         head_id, tail_id = (to_id, from_id) if direction == "left" else (from_id, to_id)
-        for end in (head_id, tail_id):
-            if end not in self.regions:
-                reason = "relation_endpoint_rejected" if end in self.rejected_regions else "relation_missing_region"
-                return reason, f"relation endpoint {end!r}", None
+        regions = self.regions
+        head, tail = regions.get(head_id), regions.get(tail_id)
+        if head is None or tail is None:
+            end = head_id if head is None else tail_id
+            reason = "relation_endpoint_rejected" if end in self.rejected_regions else "relation_missing_region"
+            return reason, f"relation endpoint {end!r}", None
         if not labels:
             return "relation_unlabelled", f"{head_id}->{tail_id} has no type", None
         if len(labels) > 1:
@@ -813,8 +954,7 @@ class _ResultConverter:
         rel = self.importer.relation_for.get(str(labels[0]))
         if rel is None:
             return "unknown_relation", f"relation type {labels[0]!r}", None
-        head, tail = self.regions[head_id], self.regions[tail_id]
-        if (head.label, tail.label) != (rel.head, rel.tail):
+        if head.label != rel.head or tail.label != rel.tail:
             return "relation_wrong_labels", f"{rel.value} joins {head.label} -> {tail.label}", None
         key = (head_id, tail_id, rel.value)
         if key in seen:

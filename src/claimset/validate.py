@@ -464,6 +464,8 @@ class _BatchedValidation:
 
 def _rows(frame: pd.DataFrame, table: str, key: str, column: str | None, check: str, template: str) -> list[Failure]:
     """One failure per row of ``frame``; ``template`` is formatted with the row's columns."""
+    if len(frame) == 0:  # the common case: nothing failed (and to_dict of an empty frame is not free)
+        return []
     return [
         Failure(table, str(row[key]), column, check, template.format(**{str(k): v for k, v in row.items()}))
         for row in frame.head(MAX_FAILURES_PER_CHECK).to_dict("records")
@@ -515,16 +517,20 @@ def _span_text_failures(spans: pd.DataFrame, documents: pd.DataFrame) -> list[Fa
         docs = doc_index[offset : offset + SPAN_CHUNK]
         starts = chunk[SpansModel.start].to_numpy(np.int64)
         ends = chunk[SpansModel.end].to_numpy(np.int64)
+        # the masks are numpy bool arrays: a chunk without failures skips selecting empty frames
         in_range = corpus.in_range(docs, starts, ends)
-        failures += _rows(chunk[~in_range], "spans", SpansModel.span_id, SpansModel.end, "span_out_of_range",
-                          "{start}..{end} is past the end of document {doc_id}")
+        if not in_range.all():
+            failures += _rows(chunk[~in_range], "spans", SpansModel.span_id, SpansModel.end, "span_out_of_range",
+                              "{start}..{end} is past the end of document {doc_id}")
         bad_text = in_range & ~corpus.matches(docs, starts, ends, chunk[SpansModel.text])
-        failures += _rows(chunk[bad_text], "spans", SpansModel.span_id, SpansModel.text, "span_text_mismatch",
-                          "text {text!r} is not the document's text[{start}:{end}]")
+        if bad_text.any():
+            failures += _rows(chunk[bad_text], "spans", SpansModel.span_id, SpansModel.text, "span_text_mismatch",
+                              "text {text!r} is not the document's text[{start}:{end}]")
         context_ok = corpus.context_matches(docs, starts, ends, chunk[SpansModel.prefix], chunk[SpansModel.suffix])
         bad_quote = in_range & ~bad_text & ~context_ok
-        failures += _rows(chunk[bad_quote], "spans", SpansModel.span_id, SpansModel.prefix, "span_quote_mismatch",
-                          "prefix/suffix are not the text around {start}..{end}")
+        if bad_quote.any():
+            failures += _rows(chunk[bad_quote], "spans", SpansModel.span_id, SpansModel.prefix,
+                              "span_quote_mismatch", "prefix/suffix are not the text around {start}..{end}")
     return failures
 
 
