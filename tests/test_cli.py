@@ -115,3 +115,15 @@ def test_build_on_a_copy_of_the_repository_data(tmp_path: Path) -> None:
                                  "--seeds", str(ROOT / "seeds"), "--croissant", str(tmp_path / "croissant.json")])
     assert result.exit_code == 0, result.output
     assert ": valid (" in result.output
+
+
+def test_push_without_the_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "label_studio_sdk", None)  # import fails as if not installed
+    monkeypatch.setenv("LABEL_STUDIO_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "0" * 40)
+    result = runner.invoke(app, ["push", "--project", "x"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: label-studio-sdk is not installed; install it with: pip install 'claimset[labelstudio]'")
