@@ -70,3 +70,11 @@ def test_unreadable_scheme(tmp_path: Path) -> None:
     bad.write_text("labels: [unclosed", encoding="utf-8")
     with pytest.raises(ClaimsetError, match="not valid YAML"):
         load_scheme(bad)
+
+
+def test_scheme_without_the_relations_the_toolkit_needs_is_refused() -> None:
+    data = _scheme_data()
+    data["relations"] = [r for r in data["relations"] if r["value"] != "cued_by"]
+    with pytest.raises(ClaimsetError) as info:
+        parse_scheme(data, "scheme.yaml")
+    assert str(info.value) == "scheme.yaml: relation 'cued_by' from the claim label is required by the toolkit"

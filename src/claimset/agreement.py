@@ -48,11 +48,10 @@ import pyarrow as pa
 
 from claimset.errors import ClaimsetError, MissingExtraError
 from claimset.matching import maximum_matching
-from claimset.scheme import Scheme, load_scheme
+from claimset.scheme import SPEAKER_RELATION, Scheme, load_scheme
 from claimset.tables import read_table, table_path
 
-CLAIM_LABEL = "Claim"
-SPEAKER_RELATION = "said_by"
+CLAIM_LABEL = load_scheme().claim_label
 TOKEN = re.compile(r"\w+|[^\w\s]")
 OUTSIDE = "O"
 MISSING = "(none)"

@@ -38,13 +38,12 @@ from claimset.errors import ClaimsetError
 from claimset.matching import maximum_matching
 from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
 from claimset.predictions import load_predictions
-from claimset.scheme import load_scheme
+from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, load_scheme
 from claimset.tables import read_table, table_path
 
 SCHEME = load_scheme()
 LABELS: tuple[str, ...] = SCHEME.span_labels
-SPEAKER_RELATION, CUE_RELATION = "said_by", "cued_by"
-CLAIM_LABEL = "Claim"
+CLAIM_LABEL = SCHEME.claim_label
 SPEAKER_LABEL = SCHEME.label_of_role(SPEAKER_RELATION)
 CUE_LABEL = SCHEME.label_of_role(CUE_RELATION)
 TARGET_LABEL = SCHEME.label_of_role(SCHEME.stances[0])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from claimset import __version__
-from claimset.scheme import load_scheme
+from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, load_scheme
 
 MODEL_VERSION = f"claimset-baseline-{__version__}"
 
@@ -312,9 +312,10 @@ def to_labelstudio_predictions(records: Sequence[Mapping[str, Any]],
             claim = region(CLAIM_LABEL, record["claim"], record.get("quote_type"))
             tails: list[tuple[str, str]] = []
             if record.get("speaker"):
-                tails.append((region(SPEAKER_LABEL, record["speaker"], record["speaker"].get("entity")), "said_by"))
+                speaker = record["speaker"]
+                tails.append((region(SPEAKER_LABEL, speaker, speaker.get("entity")), SPEAKER_RELATION))
             if record.get("cue"):
-                tails.append((region(CUE_LABEL, record["cue"], None), "cued_by"))
+                tails.append((region(CUE_LABEL, record["cue"], None), CUE_RELATION))
             for target in record.get("targets") or []:
                 tails.append((region(TARGET_LABEL, target, target.get("entity")), target.get("stance") or "about"))
             for tail, kind in tails:
@@ -328,7 +329,7 @@ def to_labelstudio_predictions(records: Sequence[Mapping[str, Any]],
 
 
 _SCHEME = load_scheme()
-CLAIM_LABEL = "Claim"
-SPEAKER_LABEL = _SCHEME.label_of_role("said_by")
-CUE_LABEL = _SCHEME.label_of_role("cued_by")
+CLAIM_LABEL = _SCHEME.claim_label
+SPEAKER_LABEL = _SCHEME.label_of_role(SPEAKER_RELATION)
+CUE_LABEL = _SCHEME.label_of_role(CUE_RELATION)
 TARGET_LABEL = _SCHEME.label_of_role(_SCHEME.stances[0])

@@ -20,11 +20,12 @@ from claimset.card import write_croissant
 from claimset.errors import ClaimsetError
 from claimset.ingest import ImportSummary, import_exports
 from claimset.models import SCHEME, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.scheme import CUE_RELATION, SPEAKER_RELATION
 from claimset.seeds import read_seeds
 from claimset.tables import read_table, table_path, write_table
 from claimset.validate import ValidationReport, validate_dataset
 
-CLAIM_LABEL, SPEAKER_RELATION, CUE_RELATION = "Claim", "said_by", "cued_by"
+CLAIM_LABEL = SCHEME.claim_label
 
 _MENTION = [("span_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())]
 TARGET = pa.struct([*_MENTION, ("entity", pa.string()), ("stance", pa.string())])
@@ -53,16 +54,8 @@ CLAIMS = pa.schema(
 )
 
 
-def _check_scheme() -> None:
-    for label, relation in ((CLAIM_LABEL, SPEAKER_RELATION), (CLAIM_LABEL, CUE_RELATION)):
-        rel = SCHEME.relation(relation)
-        if rel is None or rel.head != label:
-            raise ClaimsetError(f"scheme: the claims table needs relation '{relation}' from '{label}'")
-
-
 def derive_claims(directory: Path) -> pa.Table:
     """The denormalised claims table of the dataset in ``directory`` (submitted annotations only)."""
-    _check_scheme()
     documents = read_table(directory, "documents").to_pandas()
     annotations = read_table(directory, "annotations").to_pandas()
     spans = read_table(directory, "spans").to_pandas()

@@ -20,6 +20,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEME_PATH = REPO_ROOT / "schema" / "scheme.yaml"
 DEFAULT_CONFIG_PATH = REPO_ROOT / "schema" / "label-config.xml"
 
+# The relation types the toolkit's code relies on (claims table, scoring, agreement, baseline); every
+# label name is derived from them through the scheme.
+SPEAKER_RELATION = "said_by"
+CUE_RELATION = "cued_by"
+
 
 @dataclass(frozen=True)
 class SpanLabel:
@@ -78,6 +83,13 @@ class Scheme:
     @property
     def attribute_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(attr.name for attr in self.attributes))
+
+    @property
+    def claim_label(self) -> str:
+        """The label relations start from: the head of ``said_by``."""
+        rel = self.relation(SPEAKER_RELATION)
+        assert rel is not None  # guaranteed by _check_consistency
+        return rel.head
 
     def relation(self, value: str) -> RelationType | None:
         return next((rel for rel in self.relations if rel.value == value), None)
@@ -169,6 +181,10 @@ def _check_consistency(scheme: Scheme, where: str) -> None:
             raise ClaimsetError(f"{where}: attribute '{attr.from_name}' names unknown label '{attr.label}'")
         if attr.control not in {"choices", "textarea"}:
             raise ClaimsetError(f"{where}: attribute '{attr.from_name}' has unknown control '{attr.control}'")
+    for value in (SPEAKER_RELATION, CUE_RELATION):
+        required = scheme.relation(value)
+        if required is None or required.head != scheme.relations[0].head:
+            raise ClaimsetError(f"{where}: relation '{value}' from the claim label is required by the toolkit")
     hotkeys = [s.hotkey for s in scheme.spans if s.hotkey]
     if len(hotkeys) != len(set(hotkeys)):
         raise ClaimsetError(f"{where}: two labels share a hotkey")
