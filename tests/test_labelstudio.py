@@ -32,6 +32,7 @@ from claimset.labelstudio import (
     span_result,
 )
 from claimset.seeds import read_seeds
+from multiannotator import at
 
 pytestmark = pytest.mark.labelstudio
 
@@ -41,13 +42,6 @@ SEEDS = ROOT / "seeds"
 
 def _title(prefix: str) -> str:
     return f"test {prefix} {uuid.uuid4().hex[:8]}"
-
-
-def _find(text: str, phrase: str, nth: int = 0) -> tuple[int, int]:
-    start = -1
-    for _ in range(nth + 1):
-        start = text.index(phrase, start + 1)
-    return start, start + len(phrase)
 
 
 @dataclass
@@ -86,9 +80,9 @@ def _annotate(admin: Client, task: Any) -> Expected:
         return span_result(text, *bounds, label, rid, quote_type=quote_type, entity=entity)
 
     # Alice: Lavrov's accusation, with both stance targets.
-    c1 = _find(text, "trying to undermine Moscow's close and privileged ties with India")
-    s1, q1 = _find(text, "Sergey Lavrov"), _find(text, "accused")
-    t1, t2 = _find(text, "the West"), _find(text, "the USA")
+    c1 = at(text, "trying to undermine Moscow's close and privileged ties with India")
+    s1, q1 = at(text, "Sergey Lavrov"), at(text, "accused")
+    t1, t2 = at(text, "the West"), at(text, "the USA")
     alice_result = [
         *region("c1", c1, "Claim", quote_type="indirect"),
         *region("s1", s1, "Speaker", entity="Sergey Lavrov"),
@@ -120,7 +114,7 @@ def _annotate(admin: Client, task: Any) -> Expected:
 
     # Bob: the MEA's direct quote in curly quotes, and a span across a paragraph break.
     c2 = (text.index("“We have seen"), text.index("” MEA spokesperson") + 1)
-    s2, q2 = _find(text, "MEA spokesperson"), _find(text, "told")
+    s2, q2 = at(text, "MEA spokesperson"), at(text, "told")
     c3 = (text.index("in recent years."), text.index("India, close") + len("India"))
     assert "\n\n" in text[c3[0] : c3[1]]
     bob_result = [
@@ -148,7 +142,7 @@ def _annotate(admin: Client, task: Any) -> Expected:
         (b1.id, f"{b1.id}:b-claim", f"{b1.id}:b-cue", "cued_by"),
     }
     # Alice leaves a draft she never submits: it must not reach the tables.
-    create_draft(alice_client, task.id, region("draft", _find(text, "India"), "Target", entity="India"), 5.0)
+    create_draft(alice_client, task.id, region("draft", at(text, "India"), "Target", entity="India"), 5.0)
 
     return Expected(
         spans=spans,
@@ -273,7 +267,7 @@ def test_predictions_uploaded_once(label_studio: Any, tmp_path: Path) -> None:
     title, seeds = _title("predictions"), tmp_path / "seeds"
     text = "The minister 🇮🇳 said “sanctions will fail”."
     _write_seed(seeds, "syn_002", text)
-    start, end = _find(text, "sanctions will fail")
+    start, end = at(text, "sanctions will fail")
     assert len(text[:start].encode("utf-16-le")) // 2 != start  # the flag makes UTF-16 offsets differ
     preds = tmp_path / "predictions.jsonl"
     record = {
