@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from claimset.codes import RejectReason
 from claimset.errors import ClaimsetError
-from claimset.ingest import REASONS, ImportSummary, import_exports
+from claimset.ingest import ImportSummary, import_exports
 from claimset.seeds import parse_seed
 from claimset.tables import read_table
 from lsjson import annotation, choice, claim_with_speaker, entity, region, relation, task
@@ -131,7 +132,7 @@ def test_left_direction_relation_is_stored_head_to_tail(tmp_path: Path) -> None:
 
 def test_every_reason_has_a_description() -> None:
     reasons = {reason for _, _, expected in CASES for _, _, reason in expected}
-    assert reasons <= set(REASONS)
+    assert reasons <= set(RejectReason)
 
 
 def test_cancelled_annotation_is_kept_but_its_regions_are_rejected(tmp_path: Path) -> None:
@@ -246,8 +247,9 @@ def test_unreadable_exports_fail_with_one_line_and_leave_outputs_untouched(tmp_p
 def test_large_export_streams_in_row_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A generated export with many tasks: it is streamed task by task and written in several row groups."""
     import claimset.ingest as ingest
+    import claimset.sink as sink
 
-    monkeypatch.setattr(ingest, "ROWS_PER_GROUP", 1000)
+    monkeypatch.setattr(sink, "ROWS_PER_GROUP", 1000)
     export = tmp_path / "big.json"
     n_tasks = 1500
     with export.open("w", encoding="utf-8") as handle:
@@ -257,14 +259,14 @@ def test_large_export_streams_in_row_groups(tmp_path: Path, monkeypatch: pytest.
             handle.write(("," if i else "") + json.dumps(task(i, TEXT, [annotation(i, result)], doc_id=f"d{i}")))
         handle.write("]")
     seen: list[int] = []
-    original = ingest.iter_tasks
+    original = ingest.read_tasks
 
     def spy(path: Path, on_read: Any = None) -> Any:
         for item in original(path, on_read):
             seen.append(item["id"])
             yield item
 
-    monkeypatch.setattr(ingest, "iter_tasks", spy)
+    monkeypatch.setattr(ingest, "read_tasks", spy)
     summary = import_exports([export], tmp_path / "out")
     assert summary.reconciles and summary.regions.written == 2 * n_tasks
     assert seen == list(range(n_tasks))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-import claimset.ingest as ingest
+import claimset.reader as reader
 import claimset.validate as validate
 from claimset.ingest import import_exports
 from claimset.synthetic import write_export
@@ -98,8 +98,8 @@ def test_task_splitter_matches_the_standard_library(tmp_path: Path, monkeypatch:
         tasks = [{"data": {"text": string()}, "annotations": [value()]} for _ in range(rng.randrange(0, 6))]
         export.write_text(json.dumps(tasks, ensure_ascii=rng.random() < 0.5, indent=rng.choice([None, 1])),
                           encoding="utf-8")
-        monkeypatch.setattr(ingest, "READ_CHUNK", rng.choice([1, 3, 7, 64, 1 << 20]))
-        assert list(ingest.iter_tasks(export)) == tasks
+        monkeypatch.setattr(reader, "READ_CHUNK", rng.choice([1, 3, 7, 64, 1 << 20]))
+        assert list(reader.read_tasks(export)) == tasks
 
 
 def test_validation_in_small_batches_reports_the_same(dataset: tuple[Path, object, object], tmp_path: Path,

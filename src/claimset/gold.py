@@ -18,10 +18,11 @@ import pyarrow.parquet as pq
 
 from claimset.card import write_croissant
 from claimset.errors import ClaimsetError
-from claimset.ingest import ImportSummary, import_exports
+from claimset.ingest import import_exports
 from claimset.models import SCHEME, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
 from claimset.scheme import CUE_RELATION, SPEAKER_RELATION
 from claimset.seeds import read_seeds
+from claimset.summary import ImportSummary
 from claimset.tables import read_table, table_path, write_table
 from claimset.validate import ValidationReport, validate_dataset
 

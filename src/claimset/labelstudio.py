@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from claimset.errors import ClaimsetError, MissingExtraError
 
 if TYPE_CHECKING:
-    from claimset.ingest import ImportSummary
     from claimset.seeds import Document
+    from claimset.summary import ImportSummary
     from claimset.validate import ValidationReport
 
 URL_ENV = "LABEL_STUDIO_URL"
@@ -515,7 +515,7 @@ def export_snapshot(client: Client, project_id: int, *, timeout: float = EXPORT_
 
 def download_export(client: Client, project_id: int, export_id: int, path: Path) -> int:
     """Stream the JSON of an export snapshot to ``path`` atomically; return the number of tasks."""
-    from claimset.ingest import iter_tasks
+    from claimset.reader import read_tasks
     from claimset.tables import atomic_path
 
     with atomic_path(path) as tmp:
@@ -524,7 +524,7 @@ def download_export(client: Client, project_id: int, export_id: int, path: Path)
             for chunk in ls.projects.exports.download(id=project_id, export_pk=export_id, export_type="JSON"):
                 fh.write(chunk)
         try:  # streamed: a large export is never held in memory
-            n_tasks = sum(1 for _ in iter_tasks(tmp))
+            n_tasks = sum(1 for _ in read_tasks(tmp))
         except ClaimsetError as exc:
             detail = str(exc).split(": ", 1)[-1]
             raise ClaimsetError(f"Label Studio at {client.conn.url}: export {export_id}: {detail}") from None

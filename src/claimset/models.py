@@ -14,8 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from claimset.ingest import REASONS
-from claimset.offsets import REPAIRS
+from claimset.codes import RejectReason, Repair
 from claimset.scheme import load_scheme
 
 SCHEME = load_scheme()
@@ -24,7 +23,7 @@ STATUSES = ("submitted", "cancelled")
 QUOTE_TYPES = SCHEME.allowed_values("quote_type")
 
 
-_REPAIR_CODE = "(?:" + "|".join(re.escape(code) for code in REPAIRS) + ")"
+_REPAIR_CODE = "(?:" + "|".join(re.escape(code) for code in Repair) + ")"
 REPAIR_CODES = rf"{_REPAIR_CODE}(?:\+{_REPAIR_CODE})*"  # known codes joined by "+"
 
 
@@ -112,7 +111,7 @@ class RejectsModel(pa.DataFrameModel):
     annotation_id: Series[pd.Int64Dtype] = pa.Field(nullable=True)
     item: Series[str] = pa.Field(isin=("region", "attribute", "relation", "other", "task", "annotation"))
     region_id: Series[str] = pa.Field(nullable=True)
-    reason: Series[str] = pa.Field(isin=tuple(REASONS))
+    reason: Series[str] = pa.Field(isin=tuple(RejectReason))
     message: Series[str]
     raw: Series[str]
 

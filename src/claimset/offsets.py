@@ -14,21 +14,16 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from claimset.codes import RejectReason, Repair, join_repairs
+
 QUOTE_CONTEXT = 32  # code points of prefix / suffix kept in the quote selector
 
-# Repair codes recorded in spans.offset_repair (several joined by "+").
-ESCAPED_NEWLINES = "escaped_newlines"
-UTF16 = "utf16"
-CRLF = "crlf"
-TRIM_WHITESPACE = "trim_whitespace"
-REANCHORED = "reanchored"
-REPAIRS = (ESCAPED_NEWLINES, UTF16, CRLF, TRIM_WHITESPACE, REANCHORED)
 
 
 class OffsetError(ValueError):
     """A span that cannot be anchored; ``reason`` is a stable code."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: RejectReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -97,9 +92,9 @@ def _iter_candidates(text: str, start: int, end: int) -> Iterator[tuple[int | No
     """The readings of ``start``/``end`` to try, in order; the costly ones are computed only when reached."""
     yield start, end, None
     if not text.isascii():
-        yield utf16_to_codepoint(text, start), utf16_to_codepoint(text, end), UTF16
+        yield utf16_to_codepoint(text, start), utf16_to_codepoint(text, end), Repair.UTF16
     if "\n" in text:
-        yield crlf_to_lf(text, start), crlf_to_lf(text, end), CRLF
+        yield crlf_to_lf(text, start), crlf_to_lf(text, end), Repair.CRLF
 
 
 def resolve_span(text: str, start: object, end: object, value_text: object) -> Anchor:
@@ -111,22 +106,22 @@ def resolve_span(text: str, start: object, end: object, value_text: object) -> A
     """
     if isinstance(start, bool) or isinstance(end, bool) or not isinstance(start, int | float) \
             or not isinstance(end, int | float) or start != int(start) or end != int(end):
-        raise OffsetError("offsets_missing", f"start/end must be integers, got {start!r}/{end!r}")
+        raise OffsetError(RejectReason.OFFSETS_MISSING, f"start/end must be integers, got {start!r}/{end!r}")
     start, end = int(start), int(end)
     if start < 0 or end < 0:
-        raise OffsetError("offsets_negative", f"negative offsets {start}..{end}")
+        raise OffsetError(RejectReason.OFFSETS_NEGATIVE, f"negative offsets {start}..{end}")
     if start >= end:
-        raise OffsetError("offsets_reversed", f"start {start} is not before end {end}")
+        raise OffsetError(RejectReason.OFFSETS_REVERSED, f"start {start} is not before end {end}")
     expected = value_text if isinstance(value_text, str) else None
     anchor = _first_agreeing(text, start, end, expected)
     if anchor is None:
         if end > len(text):
-            raise OffsetError("offsets_out_of_range", f"end {end} is past the text's {len(text)} code points")
-        raise OffsetError(
-            "text_mismatch", f"text[{start}:{end}] = {text[start:end][:40]!r} but value.text = {expected!r:.40}"
-        )
+            raise OffsetError(RejectReason.OFFSETS_OUT_OF_RANGE,
+                              f"end {end} is past the text's {len(text)} code points")
+        raise OffsetError(RejectReason.TEXT_MISMATCH,
+                          f"text[{start}:{end}] = {text[start:end][:40]!r} but value.text = {expected!r:.40}")
     if not text[anchor.start : anchor.end].strip():
-        raise OffsetError("whitespace_span", f"span {anchor.start}..{anchor.end} holds only white space")
+        raise OffsetError(RejectReason.WHITESPACE_SPAN, f"span {anchor.start}..{anchor.end} holds only white space")
     return anchor
 
 
@@ -145,13 +140,13 @@ def _first_agreeing(text: str, start: int, end: int, expected: str | None) -> An
         if piece == expected:
             return Anchor(cand_start, cand_end, repair)
         if piece == unescaped:
-            return Anchor(cand_start, cand_end, _join(ESCAPED_NEWLINES, repair))
+            return Anchor(cand_start, cand_end, join_repairs(Repair.ESCAPED_NEWLINES, repair))
     for cand_start, cand_end, repair in candidates:
         if cand_start is None or cand_end is None or not _in_range(text, cand_start, cand_end):
             continue
         trimmed = _trim(text, cand_start, cand_end, unescaped)
         if trimmed is not None:
-            return Anchor(trimmed[0], trimmed[1], _join(repair, TRIM_WHITESPACE))
+            return Anchor(trimmed[0], trimmed[1], join_repairs(repair, Repair.TRIM_WHITESPACE))
     return None
 
 
@@ -162,11 +157,6 @@ def _trim(text: str, start: int, end: int, expected: str) -> tuple[int, int] | N
         return None
     new_start = start + (len(piece) - len(piece.lstrip()))
     return new_start, new_start + len(core)
-
-
-def _join(*codes: str | None) -> str | None:
-    kept = [code for code in codes if code]
-    return "+".join(kept) if kept else None
 
 
 def quote_selector(text: str, start: int, end: int) -> tuple[str, str]:
@@ -186,13 +176,14 @@ def reanchor(new_text: str, exact: str, prefix: str, suffix: str) -> tuple[int, 
         matches.append(position)
         position = new_text.find(exact, position + 1)
     if not matches:
-        raise OffsetError("reanchor_not_found", f"quote {exact[:40]!r} no longer occurs in the document")
+        raise OffsetError(RejectReason.REANCHOR_NOT_FOUND,
+                          f"quote {exact[:40]!r} no longer occurs in the document")
     if len(matches) == 1:
         return matches[0], matches[0] + len(exact)
     scores = [_context_score(new_text, pos, pos + len(exact), prefix, suffix) for pos in matches]
     best = max(scores)
     if scores.count(best) != 1:
-        raise OffsetError("reanchor_ambiguous", f"quote {exact[:40]!r} occurs {len(matches)} times")
+        raise OffsetError(RejectReason.REANCHOR_AMBIGUOUS, f"quote {exact[:40]!r} occurs {len(matches)} times")
     pos = matches[scores.index(best)]
     return pos, pos + len(exact)
 

@@ -19,6 +19,7 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from claimset.codes import CrossCheck
 from claimset.errors import ClaimsetError
 from claimset.models import MODELS, ROW_KEYS, SCHEME, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
 from claimset.seeds import Document, sha256_text
@@ -28,25 +29,7 @@ Array = npt.NDArray[Any]
 MAX_FAILURES_PER_CHECK = 1000
 SPAN_CHUNK = 16_384  # spans compared at once: the byte gathers take about 30 bytes per character
 
-CROSS_CHECKS: dict[str, str] = {
-    "table_missing": "a table file is missing from the dataset directory",
-    "table_unreadable": "a table file is not readable Parquet",
-    "doc_hash_mismatch": "text_sha256 is not the SHA-256 of the document text",
-    "doc_seed_mismatch": "the document text differs from its seed file",
-    "annotation_doc_missing": "the annotation's document is not in documents",
-    "span_doc_missing": "the span's document is not in documents",
-    "span_annotation_missing": "the span's annotation is not in annotations, or is not submitted",
-    "span_doc_mismatch": "the span's doc_id differs from its annotation's",
-    "span_out_of_range": "the span's end is past the end of its document",
-    "span_text_mismatch": "the span text is not documents.text[start:end]",
-    "span_quote_mismatch": "prefix/suffix are not the text around the span",
-    "attribute_missing": "a required attribute of the span's label is empty",
-    "attribute_not_applicable": "the span has an attribute its label does not take",
-    "relation_endpoint_missing": "a relation endpoint is not in spans",
-    "relation_cross_annotation": "a relation joins spans of another annotation",
-    "relation_wrong_labels": "the relation joins labels its type does not allow",
-    "relation_max_per_head": "a claim has more relations of this type than the scheme allows",
-}
+CROSS_CHECKS = CrossCheck.describe()  # code -> description (the codes live in claimset.codes)
 
 
 @dataclass(frozen=True)
@@ -140,13 +123,13 @@ def _open_tables(directory: Path, report: ValidationReport) -> dict[str, pq.Parq
     for name in TABLES:
         path = table_path(directory, name)
         if not path.exists():
-            report.failures.append(Failure(name, None, None, "table_missing", f"{path.name} not found"))
+            report.failures.append(Failure(name, None, None, CrossCheck.TABLE_MISSING, f"{path.name} not found"))
             continue
         try:
             files[name] = pq.ParquetFile(path)
         except (OSError, pa.ArrowException) as exc:
             report.failures.append(
-                Failure(name, None, None, "table_unreadable", f"{path.name}: {str(exc).splitlines()[0]}")
+                Failure(name, None, None, CrossCheck.TABLE_UNREADABLE, f"{path.name}: {str(exc).splitlines()[0]}")
             )
             continue
         report.rows[name] = files[name].metadata.num_rows
@@ -181,9 +164,10 @@ def _row_group_ranges(file: pq.ParquetFile, column: str) -> list[tuple[str, str]
 
 
 # Slots of cross-table failures, in the order they are reported.
-_CROSS_ORDER = ("documents", "annotation_doc_missing", "span_annotation", "span_text", "attributes",
-                "relation_endpoint_missing", "relation_cross_annotation", "relation_wrong_labels",
-                "relation_max_per_head")
+_CROSS_ORDER = ("documents", CrossCheck.ANNOTATION_DOC_MISSING, "span_annotation", "span_text", "attributes",
+                CrossCheck.RELATION_ENDPOINT_MISSING, CrossCheck.RELATION_CROSS_ANNOTATION,
+                CrossCheck.RELATION_WRONG_LABELS,
+                CrossCheck.RELATION_MAX_PER_HEAD)
 
 
 class _BatchedValidation:
@@ -219,7 +203,7 @@ class _BatchedValidation:
             except (OSError, pa.ArrowException) as exc:
                 self.usable[name] = False
                 path = table_path(self.directory, name)
-                self.unreadable.append((name, Failure(name, None, None, "table_unreadable",
+                self.unreadable.append((name, Failure(name, None, None, CrossCheck.TABLE_UNREADABLE,
                                                       f"{path.name}: {str(exc).splitlines()[0]}")))
         self._documents_ready()
         self._finish_uniqueness()
@@ -269,8 +253,9 @@ class _BatchedValidation:
 
     def _discard(self, name: str) -> None:
         owned = {"documents": ("documents",), "spans": ("span_annotation", "span_text", "attributes"),
-                 "relations": ("relation_endpoint_missing", "relation_cross_annotation", "relation_wrong_labels",
-                               "relation_max_per_head"), "rejects": ()}[name]
+                 "relations": (CrossCheck.RELATION_ENDPOINT_MISSING, CrossCheck.RELATION_CROSS_ANNOTATION,
+                               CrossCheck.RELATION_WRONG_LABELS,
+                               CrossCheck.RELATION_MAX_PER_HEAD), "rejects": ()}[name]
         for slot in owned:
             self.slots[slot] = []
         if name == "documents":
@@ -306,9 +291,9 @@ class _BatchedValidation:
                 and self.usable["annotations"]:
             annotations = self.annotations
             missing = ~annotations[AnnotationsModel.doc_id].isin(self.doc_ids[DocumentsModel.doc_id])
-            self._add("annotation_doc_missing", _rows(
+            self._add(CrossCheck.ANNOTATION_DOC_MISSING, _rows(
                 annotations[missing], "annotations", AnnotationsModel.annotation_id, AnnotationsModel.doc_id,
-                "annotation_doc_missing", "document {doc_id} not found"))
+                CrossCheck.ANNOTATION_DOC_MISSING, "document {doc_id} not found"))
 
     def _spans_checks(self, spans: pd.DataFrame) -> None:
         if self.annotations is not None and self.usable["annotations"]:
@@ -360,22 +345,22 @@ class _BatchedValidation:
         joined = relations.assign(head_annotation_id=head_ann, tail_annotation_id=tail_ann,
                                   head_label=head_label, tail_label=tail_label)
         missing = ~(head_ok & tail_ok)
-        self._add("relation_endpoint_missing", _rows(
+        self._add(CrossCheck.RELATION_ENDPOINT_MISSING, _rows(
             joined[missing], "relations", RelationsModel.relation_id, RelationsModel.head_span_id,
-            "relation_endpoint_missing", "{head_span_id} -> {tail_span_id}: endpoint not in spans"))
+            CrossCheck.RELATION_ENDPOINT_MISSING, "{head_span_id} -> {tail_span_id}: endpoint not in spans"))
         present = joined[~missing]
         own = pd.to_numeric(present[RelationsModel.annotation_id], errors="coerce")
         cross = (present["head_annotation_id"] != own) | (present["tail_annotation_id"] != own)
-        self._add("relation_cross_annotation", _rows(
+        self._add(CrossCheck.RELATION_CROSS_ANNOTATION, _rows(
             present[cross], "relations", RelationsModel.relation_id, RelationsModel.annotation_id,
-            "relation_cross_annotation", "joins spans outside annotation {annotation_id}"))
+            CrossCheck.RELATION_CROSS_ANNOTATION, "joins spans outside annotation {annotation_id}"))
         allowed = pd.MultiIndex.from_tuples([(r.value, r.head, r.tail) for r in SCHEME.relations])
         triples = pd.MultiIndex.from_arrays([present[RelationsModel.type].astype(object),
                                              present["head_label"].astype(object),
                                              present["tail_label"].astype(object)])
-        self._add("relation_wrong_labels", _rows(
+        self._add(CrossCheck.RELATION_WRONG_LABELS, _rows(
             present[~triples.isin(allowed)], "relations", RelationsModel.relation_id, RelationsModel.type,
-            "relation_wrong_labels", "{type} joins {head_label} -> {tail_label}"))
+            CrossCheck.RELATION_WRONG_LABELS, "{type} joins {head_label} -> {tail_label}"))
         limits = {r.value: i for i, r in enumerate(SCHEME.relations) if r.max_per_head}
         type_codes = relations[RelationsModel.type].map(limits)
         limited = type_codes.notna().to_numpy() & relations[RelationsModel.head_span_id].notna().to_numpy()
@@ -457,8 +442,8 @@ class _BatchedValidation:
         over_frame = pd.DataFrame(
             [(head, rel_type, n) for (head, rel_type), n in sorted(rows.items()) if n > (limit_of[rel_type] or 0)],
             columns=[RelationsModel.head_span_id, RelationsModel.type, "n"])
-        self._add("relation_max_per_head", _rows(
-            over_frame, "relations", RelationsModel.head_span_id, RelationsModel.type, "relation_max_per_head",
+        self._add(CrossCheck.RELATION_MAX_PER_HEAD, _rows(
+            over_frame, "relations", RelationsModel.head_span_id, RelationsModel.type, CrossCheck.RELATION_MAX_PER_HEAD,
             "claim {head_span_id} has {n} {type} relations"))
 
 
@@ -478,11 +463,11 @@ def _document_failures(documents: pd.DataFrame, seeds: Sequence[Document]) -> li
     for row in documents.to_dict("records"):
         doc_id, text = row[DocumentsModel.doc_id], row[DocumentsModel.text]
         if sha256_text(text) != row[DocumentsModel.text_sha256]:
-            failures.append(Failure("documents", doc_id, DocumentsModel.text_sha256, "doc_hash_mismatch",
+            failures.append(Failure("documents", doc_id, DocumentsModel.text_sha256, CrossCheck.DOC_HASH_MISMATCH,
                                     "text_sha256 does not match the text"))
         seed = seed_by_id.get(doc_id)
         if seed is not None and seed.text_sha256 != row[DocumentsModel.text_sha256]:
-            failures.append(Failure("documents", doc_id, DocumentsModel.text, "doc_seed_mismatch",
+            failures.append(Failure("documents", doc_id, DocumentsModel.text, CrossCheck.DOC_SEED_MISMATCH,
                                     f"text differs from {seed.source_file}"))
     return failures
 
@@ -495,9 +480,9 @@ def _span_annotation_failures(spans: pd.DataFrame, annotations: pd.DataFrame) ->
         on=SpansModel.annotation_id, how="left",
     )
     failures = _rows(joined[joined["annotation_doc"].isna()], "spans", SpansModel.span_id, SpansModel.annotation_id,
-                     "span_annotation_missing", "annotation {annotation_id} is missing or not submitted")
+                     CrossCheck.SPAN_ANNOTATION_MISSING, "annotation {annotation_id} is missing or not submitted")
     wrong_doc = joined["annotation_doc"].notna() & (joined["annotation_doc"] != joined[SpansModel.doc_id])
-    failures += _rows(joined[wrong_doc], "spans", SpansModel.span_id, SpansModel.doc_id, "span_doc_mismatch",
+    failures += _rows(joined[wrong_doc], "spans", SpansModel.span_id, SpansModel.doc_id, CrossCheck.SPAN_DOC_MISMATCH,
                       "doc {doc_id} but its annotation is on {annotation_doc}")
     return failures
 
@@ -507,7 +492,7 @@ def _span_text_failures(spans: pd.DataFrame, documents: pd.DataFrame) -> list[Fa
     texts = dict(zip(documents[DocumentsModel.doc_id], documents[DocumentsModel.text], strict=True))
     failures: list[Failure] = []
     known = spans[SpansModel.doc_id].isin(list(texts))
-    failures += _rows(spans[~known], "spans", SpansModel.span_id, SpansModel.doc_id, "span_doc_missing",
+    failures += _rows(spans[~known], "spans", SpansModel.span_id, SpansModel.doc_id, CrossCheck.SPAN_DOC_MISSING,
                       "document {doc_id} not found")
     corpus = DocumentCorpus(list(texts.values()))
     doc_index = spans.loc[known, SpansModel.doc_id].map({doc: i for i, doc in enumerate(texts)}).to_numpy()
@@ -520,17 +505,19 @@ def _span_text_failures(spans: pd.DataFrame, documents: pd.DataFrame) -> list[Fa
         # the masks are numpy bool arrays: a chunk without failures skips selecting empty frames
         in_range = corpus.in_range(docs, starts, ends)
         if not in_range.all():
-            failures += _rows(chunk[~in_range], "spans", SpansModel.span_id, SpansModel.end, "span_out_of_range",
+            failures += _rows(chunk[~in_range], "spans", SpansModel.span_id, SpansModel.end,
+                              CrossCheck.SPAN_OUT_OF_RANGE,
                               "{start}..{end} is past the end of document {doc_id}")
         bad_text = in_range & ~corpus.matches(docs, starts, ends, chunk[SpansModel.text])
         if bad_text.any():
-            failures += _rows(chunk[bad_text], "spans", SpansModel.span_id, SpansModel.text, "span_text_mismatch",
+            failures += _rows(chunk[bad_text], "spans", SpansModel.span_id, SpansModel.text,
+                              CrossCheck.SPAN_TEXT_MISMATCH,
                               "text {text!r} is not the document's text[{start}:{end}]")
         context_ok = corpus.context_matches(docs, starts, ends, chunk[SpansModel.prefix], chunk[SpansModel.suffix])
         bad_quote = in_range & ~bad_text & ~context_ok
         if bad_quote.any():
             failures += _rows(chunk[bad_quote], "spans", SpansModel.span_id, SpansModel.prefix,
-                              "span_quote_mismatch", "prefix/suffix are not the text around {start}..{end}")
+                              CrossCheck.SPAN_QUOTE_MISMATCH, "prefix/suffix are not the text around {start}..{end}")
     return failures
 
 
@@ -612,10 +599,10 @@ def _attribute_failures(spans: pd.DataFrame) -> list[Failure]:
         required = [attr.label for attr in SCHEME.attributes if attr.name == name and attr.required]
         values = spans[name]
         missing = spans[SpansModel.label].isin(required) & values.isna()
-        failures += _rows(spans[missing], "spans", SpansModel.span_id, name, "attribute_missing",
+        failures += _rows(spans[missing], "spans", SpansModel.span_id, name, CrossCheck.ATTRIBUTE_MISSING,
                           f"{{label}} span without {name}")
         extra = ~spans[SpansModel.label].isin(takes) & values.notna()
-        failures += _rows(spans[extra], "spans", SpansModel.span_id, name, "attribute_not_applicable",
+        failures += _rows(spans[extra], "spans", SpansModel.span_id, name, CrossCheck.ATTRIBUTE_NOT_APPLICABLE,
                           f"{{label}} span with {name}")
     return failures
 

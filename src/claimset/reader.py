@@ -1,0 +1,179 @@
+"""Reading Label Studio full-JSON exports: the top-level list of tasks, streamed one task at a time.
+
+The list is split into tasks by a vectorised byte scan (numpy over each chunk read, the idea of
+simdjson's first stage) and each task is decoded on its own with ``orjson``, so memory holds one
+chunk plus the task being decoded however long the export. Every problem is a one-line
+:class:`~claimset.errors.ClaimsetError` naming the file and the task.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from claimset.errors import ClaimsetError
+
+READ_CHUNK = 2 << 20  # bytes read at a time by read_tasks
+
+# Byte classes for the structural scan of the top-level array: +1 opens, -1 closes, 2 separates.
+_STRUCTURE = np.zeros(256, dtype=np.int8)
+_STRUCTURE[[ord("{"), ord("[")]] = 1
+_STRUCTURE[[ord("}"), ord("]")]] = -1
+_STRUCTURE[ord(",")] = 2
+# bytes.translate table for the same scan: 1 structural byte, 2 ASCII digit, 3 quote, 4 backslash, 0 other
+_SCAN_BYTES = bytes(1 if code in b"{}[]," else 2 if code in b"0123456789" else 3 if code == 0x22
+                    else 4 if code == 0x5C else 0 for code in range(256))
+_LONG_DIGITS = b"\x02" * 20
+_NOT_DIGIT = re.compile(b"[^\x02]")
+_WHITESPACE = b" \t\r\n"
+
+
+def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, list[int]]:
+    """Scan ``buf[start:]``, which begins at an item of the top-level array, outside any string.
+
+    Returns the positions of the separators that end complete items (commas at the array's own
+    depth), the position of the array's closing bracket if it is in ``buf``, and where runs of 20
+    or more digits start (numbers orjson would not read exactly, see :func:`_decode`). Vectorised
+    (numpy over bytes, the idea of simdjson's first stage): quotes preceded by an odd run of
+    backslashes are escaped; brackets and commas between unescaped quotes are inside strings.
+    """
+    view = np.frombuffer(buf, dtype=np.uint8)[start:]
+    # one bytes.translate (C, one pass) classifies every byte, see _SCAN_BYTES
+    scanned = buf.translate(_SCAN_BYTES)
+    codes = np.frombuffer(scanned, dtype=np.uint8)[start:]
+    candidates = np.flatnonzero((codes & 1).view(np.bool_))  # structural bytes (1) and quotes (3), in order
+    candidate_codes = codes[candidates]
+    is_quote = candidate_codes == 3
+    slashes = np.flatnonzero(codes == 4)
+    if slashes.size:
+        follow = slashes + 1
+        follow = follow[follow < codes.size]
+        after_slash = follow[codes[follow] == 3]  # quotes right after a backslash
+        if after_slash.size:
+            run_starts = slashes[np.diff(slashes, prepend=-2) != 1]
+            run_start = run_starts[np.searchsorted(run_starts, after_slash - 1, side="right") - 1]
+            escaped = after_slash[(after_slash - run_start) % 2 == 1]
+            if escaped.size:
+                is_quote[np.searchsorted(candidates, escaped)] = False
+    # a structural byte is outside strings when an even number of (unescaped) quotes precede it
+    outside = np.bitwise_xor.accumulate(is_quote.view(np.uint8)) == 0  # parity of the quotes so far
+    marks = candidates[(candidate_codes == 1) & outside]
+    kinds = _STRUCTURE[view[marks]]
+    depth = np.cumsum(np.where(kinds == 2, 0, kinds), dtype=np.int64)
+    closed = np.flatnonzero(depth < 0)
+    close = int(marks[closed[0]]) + start if closed.size else None
+    separators = marks[(kinds == 2) & (depth == 0)]
+    if closed.size:
+        separators = separators[separators < marks[closed[0]]]
+    return (separators + start).tolist(), close, _long_digit_runs(scanned, start)
+
+
+def _long_digit_runs(scanned: bytes, start: int) -> list[int]:
+    """Where the runs of 20 or more ASCII digits of ``buf[start:]`` start (a run cut by ``start`` starts there).
+
+    ``scanned`` is ``buf`` translated by :data:`_SCAN_BYTES` (digits are byte 2); the runs are found
+    with ``bytes.find`` of 20 digit bytes: the leftmost match in a run is its start.
+    """
+    runs: list[int] = []
+    position = scanned.find(_LONG_DIGITS, start)
+    while position != -1:
+        runs.append(position)
+        run_end = _NOT_DIGIT.search(scanned, position)
+        if run_end is None:
+            break
+        position = scanned.find(_LONG_DIGITS, run_end.start())
+    return runs
+
+
+def _decode(raw: bytes | memoryview, long_numbers: bool) -> Any:
+    """One item of the array. orjson reads integers beyond 64 bits as floats and refuses lone
+    surrogates; the standard library reads both exactly (as the reference decoder does), so it takes those items."""
+    if not long_numbers:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(bytes(raw), parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Stream the tasks of a Label Studio full-JSON export; errors are one-line ClaimsetErrors.
+
+    The top-level array is split into items by a vectorised scan of each chunk read (see
+    :func:`_item_bounds`), and each item is decoded on its own with orjson; memory holds one chunk
+    plus the item being decoded, however long the export.
+    """
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ClaimsetError(f"{path}: cannot read export: {exc.strerror}") from exc
+    with handle:
+        head = handle.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+        if not head:
+            raise ClaimsetError(f"{path}: empty file, expected a Label Studio JSON export")
+        if head[:1] == b"{":
+            raise ClaimsetError(f"{path}: not a Label Studio JSON export: expected a list of tasks, found an object")
+        if head[:1] != b"[":
+            raise ClaimsetError(f"{path}: not JSON (a CSV or other export?); expected a Label Studio JSON export")
+        handle.seek(0)
+        buf = handle.read(READ_CHUNK)
+        if on_read is not None:
+            on_read(len(buf))
+        pos = buf.index(b"[") + 1
+        index = 0
+        read_size = READ_CHUNK
+        eof = False
+        while True:
+            separators, close, long_starts = _item_bounds(buf, pos)
+            ends = [*separators, close] if close is not None else separators
+            view = memoryview(buf)
+            for end in ends:
+                raw = view[pos:end]
+                if end == close and index == 0 and not bytes(raw).strip(_WHITESPACE):
+                    break  # an empty export: []
+                try:
+                    long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
+                    task = _decode(raw, long_numbers)
+                except (ValueError, RecursionError) as exc:
+                    message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
+                    raise ClaimsetError(f"{path}: invalid JSON in task {index}: {message}") from exc
+                if index == 0 and isinstance(task, dict) and "data" not in task and "annotations" not in task:
+                    raise ClaimsetError(
+                        f"{path}: task 0 has no 'data' or 'annotations': not a Label Studio full JSON export "
+                        "(JSON-MIN? export with the JSON format)"
+                    )
+                index += 1
+                pos = end + 1
+                yield task
+            del view
+            if close is not None:
+                tail = b"" if eof else handle.read()
+                if on_read is not None and tail:
+                    on_read(len(tail))
+                rest = buf[close + 1 :] + tail
+                if rest.strip(_WHITESPACE):
+                    raise ClaimsetError(f"{path}: invalid JSON: data after the end of the list of tasks")
+                return
+            if eof:
+                raise ClaimsetError(f"{path}: truncated or invalid JSON: the file ends inside task {index}")
+            # an item longer than what is buffered doubles the read, so rescans stay linear overall
+            read_size = READ_CHUNK if ends else max(READ_CHUNK, 2 * (len(buf) - pos))
+            chunk = handle.read(read_size)
+            if on_read is not None:
+                on_read(len(chunk))
+            eof = len(chunk) < read_size
+            buf = buf[pos:] + chunk
+            pos = 0
+
+

@@ -1,0 +1,205 @@
+"""The Parquet sink of an import: rows buffered per table and written in row groups, texts spilled to disk.
+
+Rows arrive as Python tuples in the column order of :mod:`claimset.tables`; nothing here knows what
+they mean. A replaced annotation's rows are dropped afterwards by row-number range
+(:func:`drop_rows`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from claimset.seeds import Document
+from claimset.tables import DOCUMENTS
+
+ROWS_PER_GROUP = 65_536
+CONVERT_ROWS = 8_192  # rows buffered as Python tuples before conversion to Arrow
+
+
+class RowBuffer:
+    """Rows of one table, written to a Parquet file in row groups as they accumulate.
+
+    Rows arrive as Python tuples and are converted to Arrow every :data:`CONVERT_ROWS` rows, so
+    the Python objects of at most that many rows are alive at once; a row group of
+    :data:`ROWS_PER_GROUP` rows is written from the converted batches.
+    """
+
+    def __init__(self, schema: pa.Schema, path: Path, utf8_columns: Sequence[str] = ()) -> None:
+        self.schema = schema
+        self.path = path
+        self.rows: list[tuple[Any, ...]] = []
+        self.batches: list[pa.RecordBatch] = []
+        self.pending = 0  # rows in self.batches
+        self.count = 0
+        self.writer: pq.ParquetWriter | None = None
+        self.limit = min(CONVERT_ROWS, ROWS_PER_GROUP)
+        self.utf8 = frozenset(schema.get_field_index(name) for name in utf8_columns)
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        rows = self.rows
+        rows.append(row)
+        self.count += 1
+        if len(rows) >= self.limit:
+            self._convert()
+            if self.pending >= ROWS_PER_GROUP:
+                self.flush()
+
+    def extend(self, rows: list[tuple[Any, ...]]) -> None:
+        """Append ``rows`` in order; the same conversions and row groups as appending them one by one."""
+        if len(self.rows) + len(rows) < self.limit:
+            self.rows.extend(rows)
+            self.count += len(rows)
+        else:
+            for row in rows:
+                self.append(row)
+
+    def _convert(self) -> None:
+        if not self.rows:
+            return
+        columns = list(zip(*self.rows, strict=True))
+        utf8 = self.utf8
+        arrays = [utf8_array(col, fld.type) if number in utf8 else pa.array(col, type=fld.type)
+                  for number, (col, fld) in enumerate(zip(columns, self.schema, strict=True))]
+        self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.pending += len(self.rows)
+        self.rows = []
+
+    def flush(self) -> None:
+        """Write what is buffered as one row group (an empty one for a table without rows)."""
+        self._convert()
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        table = pa.Table.from_batches(self.batches, schema=self.schema)
+        self.writer.write_table(table, row_group_size=max(1, table.num_rows))
+        self.batches = []
+        self.pending = 0
+
+    def close(self) -> None:
+        if self.writer is None or self.rows or self.batches:
+            self.flush()
+        assert self.writer is not None
+        self.writer.close()
+
+
+def utf8_array(values: Sequence[Any], type: pa.DataType) -> pa.Array:
+    """``pa.array(values, type=type)`` for a string column, built from UTF-8 bytes encoded by Python.
+
+    pyarrow converts a ``str`` holding a character outside the BMP (an emoji) very slowly (several
+    microseconds per short string, about half a millisecond per 3,000-character text); ``str.encode``
+    plus a validating cast from binary gives the same array. Anything else (nulls, lone surrogates)
+    takes ``pa.array`` itself, with its own result or error.
+    """
+    try:
+        encoded = [value.encode("utf-8") for value in values]
+    except (AttributeError, UnicodeEncodeError):
+        return pa.array(values, type=type)
+    binary = pa.large_binary() if pa.types.is_large_string(type) else pa.binary()
+    return pa.array(encoded, type=binary).cast(type)
+
+
+class DocumentStore:
+    """The documents met so far, by doc_id: small metadata in memory, texts spilled to a file.
+
+    Holding every text as a Python ``str`` would make memory grow with the export (about 12 KB per
+    3,000-character text with an emoji, stored 4 bytes per code point); the spill file keeps UTF-8
+    bytes on disk and a text is read back only when its doc_id comes again or the table is written.
+    """
+
+    DOCS_PER_GROUP = 1024
+
+    def __init__(self, path: Path, seeds: dict[str, Document]) -> None:
+        self.seeds = seeds
+        self.handle = path.open("w+b")
+        # doc_id -> (published for the table, Document.published, source_file, sha256, offset, length);
+        # seeded documents keep offset -1 (their text is the seed's)
+        self.meta: dict[str, tuple[dt.date | None, dt.date, str, str, int, int]] = {}
+        self.size = 0
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def add(self, document: Document, published: dt.date | None, *, seeded: bool) -> None:
+        offset, length = -1, 0
+        if not seeded:
+            raw = document.text.encode("utf-8")
+            self.handle.seek(self.size)
+            self.handle.write(raw)
+            offset, length = self.size, len(raw)
+            self.size += length
+        self.meta[document.doc_id] = (published, document.published, document.source_file,
+                                      document.text_sha256, offset, length)
+
+    def _text(self, offset: int, length: int) -> str:
+        self.handle.seek(offset)
+        return self.handle.read(length).decode("utf-8")
+
+    def get(self, doc_id: str) -> Document | None:
+        meta = self.meta.get(doc_id)
+        if meta is None:
+            return None
+        _, doc_published, source_file, sha, offset, length = meta
+        if offset < 0:
+            return self.seeds[doc_id]
+        return Document(doc_id=doc_id, published=doc_published, text=self._text(offset, length),
+                        text_sha256=sha, source_file=source_file)
+
+    def write(self, path: Path) -> int:
+        """Write the documents table sorted by doc_id, a row group at a time; return the row count."""
+        ids = sorted(self.meta)
+        with pq.ParquetWriter(path, DOCUMENTS, compression="zstd") as writer:
+            for lo in range(0, max(len(ids), 1), self.DOCS_PER_GROUP):
+                group = ids[lo : lo + self.DOCS_PER_GROUP]
+                metas = [self.meta[doc_id] for doc_id in group]
+                # texts go to Arrow as UTF-8 bytes (the spill file's, or the seed's encoded): pyarrow is
+                # very slow on str with characters outside the BMP (see _utf8_array)
+                texts: list[Any] = []
+                seeded_texts = False
+                for doc_id, (_, _, _, _, offset, length) in zip(group, metas, strict=True):
+                    if offset < 0:
+                        texts.append(self.seeds[doc_id].text)
+                        seeded_texts = True
+                    else:
+                        self.handle.seek(offset)
+                        texts.append(self.handle.read(length))
+                if seeded_texts:
+                    text_array = utf8_array([t if isinstance(t, str) else t.decode("utf-8") for t in texts],
+                                             pa.large_string())
+                else:
+                    text_array = pa.array(texts, type=pa.large_binary()).cast(pa.large_string())
+                arrays = [
+                    pa.array(group, type=pa.string()),
+                    pa.array([meta[0] for meta in metas], type=pa.date32()),
+                    pa.array([meta[2] for meta in metas], type=pa.string()),
+                    text_array,
+                    pa.array([meta[3] for meta in metas], type=pa.string()),
+                ]
+                writer.write_table(pa.Table.from_arrays(arrays, schema=DOCUMENTS))
+        return len(ids)
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def drop_rows(path: Path, ranges: list[tuple[int, int]]) -> None:
+    """Rewrite a staged Parquet file without the rows in ``ranges`` (half-open row-number ranges)."""
+    source = pq.ParquetFile(path)
+    tmp = path.with_suffix(".filtered")
+    offset = 0
+    with pq.ParquetWriter(tmp, source.schema_arrow, compression="zstd") as writer:
+        for batch in source.iter_batches(batch_size=ROWS_PER_GROUP):
+            keep = [True] * batch.num_rows
+            for lo, hi in ranges:
+                for row in range(max(lo, offset), min(hi, offset + batch.num_rows)):
+                    keep[row - offset] = False
+            writer.write_batch(batch.filter(pa.array(keep)))
+            offset += batch.num_rows
+    source.close()
+    os.replace(tmp, path)
+

@@ -1,0 +1,66 @@
+"""What an import did: counts per kind of result item that reconcile, repairs, rejects by reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ItemCounts:
+    """Counts for one kind of result item; ``read == written + rejected + superseded``."""
+
+    read: int = 0
+    written: int = 0
+    rejected: int = 0
+    superseded: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        return self.read == self.written + self.rejected + self.superseded
+
+
+@dataclass
+class ImportSummary:
+    sources: list[str] = field(default_factory=list)
+    tasks: int = 0
+    documents: int = 0
+    annotations: int = 0
+    submitted: int = 0
+    cancelled: int = 0
+    drafts: int = 0
+    predictions: int = 0
+    regions: ItemCounts = field(default_factory=ItemCounts)
+    attributes: ItemCounts = field(default_factory=ItemCounts)
+    relations: ItemCounts = field(default_factory=ItemCounts)
+    other_items: ItemCounts = field(default_factory=ItemCounts)
+    repairs: Counter[str] = field(default_factory=Counter)
+    reanchored: int = 0
+    rejects_by_reason: Counter[str] = field(default_factory=Counter)
+    duplicate_annotations: list[int] = field(default_factory=list)  # same version seen again, skipped
+    replaced_annotations: list[int] = field(default_factory=list)  # older version replaced by newer
+
+    @property
+    def reconciles(self) -> bool:
+        kinds = (self.regions, self.attributes, self.relations, self.other_items)
+        rejected = sum(kind.rejected for kind in kinds)
+        return all(kind.reconciles for kind in kinds) and rejected == sum(self.rejects_by_reason.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        def counts(kind: ItemCounts) -> dict[str, int]:
+            return {"read": kind.read, "written": kind.written, "rejected": kind.rejected,
+                    "superseded": kind.superseded}
+
+        return {
+            "sources": self.sources, "tasks": self.tasks, "documents": self.documents,
+            "annotations": self.annotations, "submitted": self.submitted, "cancelled": self.cancelled,
+            "drafts": self.drafts, "predictions": self.predictions,
+            "regions": counts(self.regions), "attributes": counts(self.attributes),
+            "relations": counts(self.relations), "other_items": counts(self.other_items),
+            "repairs": dict(sorted(self.repairs.items())), "reanchored": self.reanchored,
+            "rejects_by_reason": dict(sorted(self.rejects_by_reason.items())),
+            "duplicate_annotations": self.duplicate_annotations,
+            "replaced_annotations": self.replaced_annotations, "reconciles": self.reconciles,
+        }
+
