@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: gold test lint check labelstudio browser screenshots clean help
+.PHONY: gold test lint check labelstudio browser screenshots clean help scheme
 
 help:
 	@echo "make gold   - create .venv, rebuild annotations/gold from annotations/raw, validate, print stats"
@@ -24,9 +24,15 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(VENV)/.installed $@
 
+# The default scheme ships inside the package as a copy of schema/scheme.yaml (a test catches drift).
+scheme: src/claimset/data/scheme.yaml
+
+src/claimset/data/scheme.yaml: schema/scheme.yaml
+	cp $< $@
+
 gold: $(VENV)/.installed
 	$(BIN)/claimset scheme --check
-	$(BIN)/claimset build
+	$(BIN)/claimset build --croissant
 	$(BIN)/claimset stats
 
 labelstudio:

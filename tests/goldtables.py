@@ -16,6 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from claimset.dataset import write_record
+from claimset.scheme import default_scheme
 from claimset.tables import TABLES, table_path
 
 UTC = dt.UTC
@@ -80,4 +82,5 @@ def write_gold(directory: Path, texts: Mapping[str, str], records: Sequence[Mapp
     for name, rows in (("documents", documents), ("annotations", ann_rows), ("spans", list(spans.values())),
                        ("relations", relations)):
         pq.write_table(pa.Table.from_pylist(rows, schema=TABLES[name]), table_path(directory, name))
+    write_record(directory, default_scheme())  # a dataset folder records its scheme
     return directory

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from claimset.dataset import write_record
 from claimset.offsets import quote_selector
+from claimset.scheme import default_scheme
 from claimset.tables import ANNOTATIONS, DOCUMENTS, REJECTS, RELATIONS, SPANS, table_path, write_table
 
 TEXT = 'Putin said NATO lied. Biden said Russia cheated. Macron noted that Europe must act. Merkel said "we agree".'
@@ -81,6 +83,7 @@ def write_dataset(directory: Path, texts: dict[str, str], annotations: Sequence[
     write_table(pa.Table.from_pylist(span_rows, schema=SPANS), table_path(directory, "spans"))
     write_table(pa.Table.from_pylist(rel_rows, schema=RELATIONS), table_path(directory, "relations"))
     write_table(REJECTS.empty_table(), table_path(directory, "rejects"))
+    write_record(directory, default_scheme())  # a dataset folder records its scheme
     return directory
 
 

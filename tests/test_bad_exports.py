@@ -74,7 +74,7 @@ def test_unreadable_export_is_one_line_exit_1_and_writes_nothing(name: str, tmp_
     result = CliRunner().invoke(app, ["import", str(path), "--out", str(tmp_path / "cli")])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and result.output.startswith("Error: ") and "Traceback" not in result.output
-    assert not any((tmp_path / "cli").iterdir())
+    assert list(tmp_path.iterdir()) == []  # no dataset folder, staging folder or lock left behind
 
 
 @pytest.mark.parametrize("name", sorted(REJECTS))

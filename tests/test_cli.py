@@ -74,7 +74,7 @@ def test_validate_reports_failures_and_exits_1(tmp_path: Path, export_file: Path
         (["validate", "/nonexistent"], "Error: /nonexistent: dataset directory not found"),
         (["import", "/nonexistent.json", "--out", "OUT"], "Error: /nonexistent.json: cannot read export"),
         (["export", "--out", "OUT", "--seeds", "/nonexistent"], "Error: /nonexistent: seeds directory not found"),
-        (["stats", "/nonexistent"], "Error: /nonexistent: not a claimset dataset"),
+        (["stats", "/nonexistent"], "Error: /nonexistent: dataset directory not found"),
         (["build", "--raw", "/nonexistent"], "Error: /nonexistent: no *.json Label Studio exports"),
     ],
 )
@@ -92,7 +92,7 @@ def test_bad_export_leaves_no_output(tmp_path: Path) -> None:
     bad.write_text('[{"data": {"text": "x"}, "annotations": [', encoding="utf-8")
     result = runner.invoke(app, ["import", str(bad), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and "truncated or invalid JSON" in result.output
-    assert list((tmp_path / "out").iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.json"]  # no folder, staging or lock
 
 
 def test_export_writes_tasks_and_config(tmp_path: Path) -> None:
@@ -112,9 +112,13 @@ def test_build_on_a_copy_of_the_repository_data(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     shutil.copytree(ROOT / "annotations" / "raw", raw)
     result = runner.invoke(app, ["build", "--raw", str(raw), "--out", str(tmp_path / "gold"),
-                                 "--seeds", str(ROOT / "seeds"), "--croissant", str(tmp_path / "croissant.json")])
+                                 "--seeds", str(ROOT / "seeds"), "--croissant"])
     assert result.exit_code == 0, result.output
     assert ": valid (" in result.output
+    written = sorted(path.name for path in (tmp_path / "gold").iterdir())
+    assert written == ["annotations.parquet", "claims.parquet", "claimset.json", "croissant.json", "documents.parquet",
+                       "rejects.parquet", "relations.parquet", "scheme.yaml", "spans.parquet"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["gold", "raw"]  # nothing written beside it
 
 
 def test_push_without_the_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

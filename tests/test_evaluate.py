@@ -352,7 +352,7 @@ def test_evaluate_matches_nervaluate_on_records(tmp_path: Path) -> None:
     report = run(gold_dir, pred_records)
     gold = load_gold(gold_dir)
     gold_spans = gold.spans.sort_values(["doc_id", "start", "end", "label"])[["doc_id", "label", "start", "end"]]
-    theirs = nervaluate_counts(gold_spans, spans_of_records(pred_records), gold.doc_ids)
+    theirs = nervaluate_counts(gold_spans, spans_of_records(pred_records, gold.scheme), gold.doc_ids)
     for mode in MODES:
         expected = theirs["overall"][mode]
         assert counts(report["spans"][mode]["overall"]) == (

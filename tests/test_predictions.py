@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from claimset.cli import app
 from claimset.errors import ClaimsetError
-from claimset.predictions import STANCES, load_predictions, write_predictions
+from claimset.predictions import load_predictions, write_predictions
+from claimset.scheme import default_scheme
 from goldtables import write_gold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +34,8 @@ def write_lines(path: Path, *lines: str) -> Path:
     return path
 
 
-def test_stances_and_quote_types_come_from_the_scheme() -> None:
-    assert set(STANCES) == {rel["value"] for rel in SCHEME["relations"] if rel.get("stance")}
+def test_stances_come_from_the_scheme() -> None:
+    assert set(default_scheme().stances) == {rel["value"] for rel in SCHEME["relations"] if rel.get("stance")}
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])

@@ -7,15 +7,36 @@ import pytest
 import yaml
 
 from claimset.errors import ClaimsetError
-from claimset.models import AnnotationsModel, RelationsModel, SpansModel
-from claimset.scheme import DEFAULT_CONFIG_PATH, DEFAULT_SCHEME_PATH, label_config_xml, load_scheme, parse_scheme
+from claimset.models import AnnotationsModel, RelationsModel, SpansModel, table_schema
+from claimset.scheme import default_scheme, label_config_xml, load_scheme, parse_scheme
 from claimset.tables import SPANS
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEME_FILE = ROOT / "schema" / "scheme.yaml"
+CONFIG_FILE = ROOT / "schema" / "label-config.xml"
 
 
 def test_committed_label_config_is_generated_from_the_scheme() -> None:
-    assert DEFAULT_CONFIG_PATH.read_text(encoding="utf-8") == label_config_xml(load_scheme()), (
+    assert CONFIG_FILE.read_text(encoding="utf-8") == label_config_xml(load_scheme(SCHEME_FILE)), (
         "schema/label-config.xml is stale: run 'claimset scheme --write'"
     )
+
+
+def test_packaged_scheme_is_a_copy_of_the_schema_file() -> None:
+    packaged = ROOT / "src" / "claimset" / "data" / "scheme.yaml"
+    assert packaged.read_bytes() == SCHEME_FILE.read_bytes(), "run 'make scheme' to copy schema/scheme.yaml"
+    assert default_scheme().source == SCHEME_FILE.read_text(encoding="utf-8")
+
+
+def test_scheme_hash_ignores_formatting_but_not_content(tmp_path: Path) -> None:
+    reformatted = tmp_path / "reformatted.yaml"
+    reformatted.write_text(yaml.safe_dump(_scheme_data(), sort_keys=True, width=200), encoding="utf-8")
+    assert load_scheme(reformatted).sha256 == load_scheme(SCHEME_FILE).sha256
+    data = _scheme_data()
+    data["version"] = 2
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert load_scheme(changed).sha256 != load_scheme(SCHEME_FILE).sha256
 
 
 def test_config_has_every_label_with_hotkey_and_colour() -> None:
@@ -34,17 +55,18 @@ def test_config_has_every_label_with_hotkey_and_colour() -> None:
 
 def test_models_take_allowed_values_from_the_scheme() -> None:
     scheme = load_scheme()
-    spans = SpansModel.to_schema()
-    assert list(spans.columns[SpansModel.label].checks[0].statistics["allowed_values"]) == list(scheme.span_labels)
-    relations = RelationsModel.to_schema()
-    allowed_types = relations.columns[RelationsModel.type].checks[0].statistics["allowed_values"]
-    assert list(allowed_types) == list(scheme.relation_types)
+    spans = table_schema("spans", scheme)
+    assert list(spans.columns[SpansModel.label].checks[-1].statistics["allowed_values"]) == ["Claim", "Speaker",
+                                                                                             "Cue", "Target"]
+    relations = table_schema("relations", scheme)
+    allowed_types = relations.columns[RelationsModel.type].checks[-1].statistics["allowed_values"]
+    assert list(allowed_types) == ["said_by", "cued_by", "against", "supports", "about"]
     assert set(scheme.attribute_names) <= set(SPANS.names)
     assert AnnotationsModel.to_schema().strict is True
 
 
 def _scheme_data() -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load(DEFAULT_SCHEME_PATH.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return yaml.safe_load(SCHEME_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(

@@ -31,9 +31,10 @@ from typing import Any
 import pyarrow as pa
 
 from claimset.agreement import Annotation, Corpus, RelationKey, Span, SpanKey, load_corpus
+from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
 from claimset.offsets import quote_selector
-from claimset.scheme import load_scheme
+from claimset.scheme import Scheme, default_scheme
 from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS, atomic_path, table_path, write_table
 
 ADJUDICATOR = "adjudicated"
@@ -116,6 +117,12 @@ class AdjudicationResult:
     spans: int = 0
     relations: int = 0
     review: list[ReviewItem] = field(default_factory=list)
+    corpus: Corpus | None = field(default=None, repr=False, compare=False)  # what was adjudicated
+
+    def review_tasks(self) -> list[dict[str, Any]]:
+        """The review list as Label Studio tasks (see :func:`review_to_labelstudio`)."""
+        assert self.corpus is not None
+        return review_to_labelstudio(self.review, self.corpus.texts, self.corpus.scheme)
 
     def to_dict(self) -> dict[str, Any]:
         reasons: dict[str, int] = defaultdict(int)
@@ -260,12 +267,12 @@ def _check_out_dir(dataset_dir: Path, out_dir: Path) -> None:
         raise ClaimsetError(f"{out_dir}: the output directory must differ from the dataset directory")
 
 
-def adjudicate(dataset_dir: Path, out_dir: Path) -> AdjudicationResult:
-    """Adjudicate the submitted annotations of ``dataset_dir`` into gold tables in ``out_dir``."""
-    corpus = load_corpus(dataset_dir)
+def adjudicate(dataset_dir: Path, out_dir: Path, scheme_file: Path | None = None) -> AdjudicationResult:
+    """Adjudicate the submitted annotations of ``dataset_dir`` into a dataset folder ``out_dir``, written
+    in one atomic step under the input's scheme (``scheme_file``: an optional file that must match it)."""
+    corpus = load_corpus(dataset_dir, scheme_file)
     _check_out_dir(dataset_dir, out_dir)
-    load_scheme()  # the scheme must be readable: relation and label names below come from the data
-    result = AdjudicationResult(out_dir=str(out_dir), documents=len(corpus.by_doc))
+    result = AdjudicationResult(out_dir=str(out_dir), documents=len(corpus.by_doc), corpus=corpus)
     out = _Output()
     ids: dict[int, str] = {}
     for doc_id, by_annotator in corpus.by_doc.items():
@@ -302,13 +309,15 @@ def _write(corpus: Corpus, out: _Output, review: list[ReviewItem], out_dir: Path
             schema=REVIEW,
         ),
     }
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def fill(folder: Path) -> None:
         for name, table in tables.items():
-            write_table(table, table_path(out_dir, name))
-        with atomic_path(out_dir / "review.jsonl") as tmp:
-            tmp.write_text("".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in review),
-                           encoding="utf-8")
+            write_table(table, table_path(folder, name))
+        (folder / "review.jsonl").write_text(
+            "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in review), encoding="utf-8")
+
+    try:
+        write_dataset(out_dir, fill, scheme=corpus.scheme, validate=False)
     except OSError as exc:
         raise ClaimsetError(f"{out_dir}: cannot write the adjudicated tables: {exc.strerror}") from exc
 
@@ -357,8 +366,8 @@ def _note(row: Mapping[str, Any]) -> str:
             f"({len(row['proposed_by'])} of {row['n_annotators']})")
 
 
-def review_to_labelstudio(review: Iterable[ReviewItem | Mapping[str, Any]],
-                          documents: Mapping[str, str]) -> list[dict[str, Any]]:
+def review_to_labelstudio(review: Iterable[ReviewItem | Mapping[str, Any]], documents: Mapping[str, str],
+                          scheme: Scheme | None = None) -> list[dict[str, Any]]:
     """One Label Studio task per document with review items, the candidates as one prediction.
 
     ``review`` holds :class:`ReviewItem` objects or rows of ``review.jsonl``/``review.parquet``;
@@ -367,7 +376,7 @@ def review_to_labelstudio(review: Iterable[ReviewItem | Mapping[str, Any]],
     reason) and a ``score`` (share of the document's annotators). Relations under review get their
     endpoint regions too (noted ``accepted`` when the span itself was accepted).
     """
-    scheme = load_scheme()
+    scheme = scheme or default_scheme()
     by_doc: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for item in review:
         row = item.to_dict() if isinstance(item, ReviewItem) else item

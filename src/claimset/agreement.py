@@ -46,12 +46,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from claimset.dataset import load
 from claimset.errors import ClaimsetError, MissingExtraError
 from claimset.matching import maximum_matching
-from claimset.scheme import SPEAKER_RELATION, Scheme, load_scheme
-from claimset.tables import read_table, table_path
+from claimset.scheme import SPEAKER_RELATION, Scheme
 
-CLAIM_LABEL = load_scheme().claim_label
 TOKEN = re.compile(r"\w+|[^\w\s]")
 OUTSIDE = "O"
 MISSING = "(none)"
@@ -124,26 +123,17 @@ class Corpus:
     texts: dict[str, str]
     by_doc: dict[str, dict[str, Annotation]]
     superseded: list[int]
+    scheme: Scheme  # the dataset's own
 
 
-def _read(directory: Path, name: str) -> pa.Table:
-    try:
-        return read_table(directory, name)
-    except Exception as exc:  # pyarrow raises several types for unreadable or mis-shaped files
-        raise ClaimsetError(f"{table_path(directory, name)}: cannot read: {str(exc).splitlines()[0]}") from exc
-
-
-def load_corpus(directory: Path) -> Corpus:
-    """Read a dataset directory; keep the latest submitted annotation of each annotator per document."""
-    if not directory.is_dir():
-        raise ClaimsetError(f"{directory}: dataset directory not found")
-    for name in ("documents", "annotations", "spans", "relations"):
-        if not table_path(directory, name).exists():
-            raise ClaimsetError(f"{directory}: not a claimset dataset ({name}.parquet not found)")
-    documents = _read(directory, "documents")
+def load_corpus(directory: Path, scheme_file: Path | None = None) -> Corpus:
+    """Read a dataset folder (under its own scheme; ``scheme_file`` is an optional file that must match it);
+    keep the latest submitted annotation of each annotator per document."""
+    dataset = load(directory, scheme_file)
+    documents = dataset.table("documents")
     texts = {row["doc_id"]: row["text"] for row in documents.select(["doc_id", "text"]).to_pylist()}
     candidates: dict[tuple[str, str], list[Annotation]] = defaultdict(list)
-    for row in _read(directory, "annotations").to_pylist():
+    for row in dataset.table("annotations").to_pylist():
         if row["status"] != "submitted":
             continue
         if row["doc_id"] not in texts:
@@ -162,7 +152,7 @@ def load_corpus(directory: Path) -> Corpus:
         superseded += [a.annotation_id for a in found[:-1]]
         by_doc[doc_id][annotator] = chosen
         by_id[chosen.annotation_id] = chosen
-    for row in _read(directory, "spans").to_pylist():
+    for row in dataset.table("spans").to_pylist():
         annotation = by_id.get(row["annotation_id"])
         if annotation is not None:
             annotation.spans.append(Span(
@@ -170,17 +160,11 @@ def load_corpus(directory: Path) -> Corpus:
                 end=int(row["end"]), quote_type=row["quote_type"], entity=row["entity"],
                 offset_repair=row["offset_repair"],
             ))
-    for row in _read(directory, "relations").to_pylist():
+    for row in dataset.table("relations").to_pylist():
         annotation = by_id.get(row["annotation_id"])
         if annotation is not None:
             annotation.relations.append(Relation(row["head_span_id"], row["tail_span_id"], row["type"]))
-    return Corpus(directory, documents, texts, dict(sorted(by_doc.items())), sorted(superseded))
-
-
-def check_scheme(scheme: Scheme) -> None:
-    rel = scheme.relation(SPEAKER_RELATION)
-    if rel is None or rel.head != CLAIM_LABEL:
-        raise ClaimsetError(f"scheme: agreement needs relation '{SPEAKER_RELATION}' from '{CLAIM_LABEL}'")
+    return Corpus(directory, documents, texts, dict(sorted(by_doc.items())), sorted(superseded), dataset.scheme)
 
 
 # --- measures ------------------------------------------------------------------------------------------
@@ -313,7 +297,7 @@ def compare(a: Annotation, b: Annotation, scheme: Scheme) -> PairCounts:
         ka, kb = {r for r in inner_a if r[2] == kind}, {r for r in inner_b if r[2] == kind}
         counts.relations[kind].add(len(ka & kb), len(ka), len(kb))
 
-    claims = sorted(k for k in matched if k[0] == CLAIM_LABEL)
+    claims = sorted(k for k in matched if k[0] == scheme.claim_label)
     for claim in claims:
         counts.claims_matched += 1
         speakers_a = {r[1] for r in rel_a if r[0] == claim and r[2] == SPEAKER_RELATION}
@@ -492,11 +476,11 @@ def _measures(pair_counts: Sequence[PairCounts], value_masks: Sequence[npt.NDArr
     )
 
 
-def agreement(dataset_dir: Path, scheme: Scheme | None = None) -> AgreementReport:
-    """Inter-annotator agreement of the submitted annotations in ``dataset_dir`` (see the module doc)."""
-    scheme = scheme or load_scheme()
-    check_scheme(scheme)
-    corpus = load_corpus(dataset_dir)
+def agreement(dataset_dir: Path, scheme_file: Path | None = None) -> AgreementReport:
+    """Inter-annotator agreement of the submitted annotations in ``dataset_dir`` (see the module doc),
+    under the dataset's own scheme (``scheme_file``: an optional scheme file that must match it)."""
+    corpus = load_corpus(dataset_dir, scheme_file)
+    scheme = corpus.scheme
     labels = list(scheme.span_labels)
     for by_annotator in corpus.by_doc.values():
         for annotation in by_annotator.values():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -38,6 +39,30 @@ class Format(StrEnum):
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from claimset import __version__
+
+        out.print(f"claimset {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Build, check and score the claimset gold dataset of attributed claims."""
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    err.print(f"Warning: {message}", markup=False)
+
+
+warnings.showwarning = _show_warning  # library warnings (a dataset without a scheme record) as one line
+
+
 def fail(message: str) -> NoReturn:
     """Print one line to stderr and exit 1."""
     err.print(f"Error: {message}", markup=False)
@@ -64,19 +89,29 @@ def print_json(data: Any) -> None:
 SEEDS_DIR = Path("seeds")
 RAW_DIR = Path("annotations/raw")
 GOLD_DIR = Path("annotations/gold")
-CROISSANT = Path("annotations/croissant.json")
+DEFAULT_HOOK_REPO = "https://github.com/claimset/claimset"
+
+# Commands that write (scheme, export, push, import, build, pull) use the project's schema/scheme.yaml
+# if there is one, else the packaged default; commands that read a dataset use the dataset's own.
+ProjectSchemeOption = Annotated[Path | None, typer.Option(
+    "--scheme", help="Scheme file; default: schema/scheme.yaml if present, else claimset's own scheme.")]
+DatasetSchemeOption = Annotated[Path | None, typer.Option(
+    "--scheme", help="Scheme file; must match the scheme the dataset records (default: the dataset's own).")]
+AllowInvalidOption = Annotated[bool, typer.Option(
+    "--allow-invalid", help="Replace the output folder even when the new dataset fails validation.")]
 
 
 @app.command("agree")
 def agree_command(
     directory: Annotated[Path, typer.Argument(help="Dataset folder with several annotators' annotations.")],
+    scheme: DatasetSchemeOption = None,
     output_format: FormatOption = Format.text,
 ) -> None:
     """Inter-annotator agreement: span F1, token alpha, claim speakers, attribute kappa, relation F1."""
     from claimset.agreement import agreement, report_markdown, report_summary, report_tables
 
     with cli_errors():
-        report = agreement(directory).to_dict()
+        report = agreement(directory, scheme).to_dict()
     if output_format is Format.json:
         print_json(report)
     elif output_format is Format.markdown:
@@ -100,16 +135,16 @@ def adjudicate_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the adjudicated gold tables.")],
     review_tasks: Annotated[Path | None, typer.Option("--review-tasks", help="Also write the review list as "
                                                       "Label Studio tasks (JSON) to this file.")] = None,
+    scheme: DatasetSchemeOption = None,
     output_format: FormatOption = Format.text,
 ) -> None:
     """Ground truth or strict majority per document into gold tables; the rest into a review list."""
-    from claimset.adjudicate import adjudicate, review_to_labelstudio, write_review_tasks
-    from claimset.agreement import load_corpus
+    from claimset.adjudicate import adjudicate, write_review_tasks
 
     with cli_errors():
-        result = adjudicate(directory, out_dir)
+        result = adjudicate(directory, out_dir, scheme)
         if review_tasks is not None:
-            write_review_tasks(review_to_labelstudio(result.review, load_corpus(directory).texts), review_tasks)
+            write_review_tasks(result.review_tasks(), review_tasks)
     summary = result.to_dict()
     if output_format is Format.json:
         print_json(summary)
@@ -137,12 +172,17 @@ def push_command(
     force_new_version: Annotated[
         bool, typer.Option("--force-new-version", help="Add a new task version for documents whose text changed.")
     ] = False,
+    guidelines: Annotated[Path, typer.Option(help="Guidelines (Markdown) shown to annotators; none if missing.")
+                          ] = Path("docs/guidelines.md"),
+    scheme: ProjectSchemeOption = None,
 ) -> None:
     """Push seed documents (and predictions) to a live Label Studio (LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY)."""
     from claimset.labelstudio import push
+    from claimset.scheme import project_scheme
 
     with cli_errors():
-        r = push(project, seeds, predictions=predictions, force_new_version=force_new_version)
+        r = push(project, seeds, predictions=predictions, force_new_version=force_new_version,
+                 scheme=project_scheme(scheme), guidelines=guidelines)
     state = "created" if r.project_created else "updated" if r.settings_updated else "found"
     out.print(f"project {r.project_title!r} (id {r.project_id}) {state}")
     out.print(
@@ -157,13 +197,17 @@ def pull_command(
     raw_dir: Annotated[Path, typer.Option("--raw-dir", help="Folder for the raw JSON export.")] = RAW_DIR,
     out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder for the Parquet tables.")] = GOLD_DIR,
     seeds: Annotated[Path | None, typer.Option(help="Seed folder: canonical texts to anchor spans in.")] = None,
+    scheme: ProjectSchemeOption = None,
+    allow_invalid: AllowInvalidOption = False,
 ) -> None:
     """Export a live Label Studio project, keep the raw JSON, import and validate it."""
     from claimset.labelstudio import pull
+    from claimset.scheme import project_scheme
     from claimset.seeds import read_seeds
 
     with cli_errors():
-        r = pull(project, raw_dir, out_dir, seeds=read_seeds(seeds) if seeds else ())
+        r = pull(project, raw_dir, out_dir, seeds=read_seeds(seeds) if seeds else (), scheme=project_scheme(scheme),
+                 allow_invalid=allow_invalid)
     s = r.imported
     out.print(f"exported {r.tasks} tasks of {r.project_title!r} (snapshot {r.export_id}) to {r.raw_path}")
     out.print(
@@ -173,47 +217,41 @@ def pull_command(
     if r.validation.valid:
         out.print("validation: ok")
     else:
-        err.print(f"validation: {len(r.validation.failures)} failures (run: claimset validate {out_dir})")
-        raise typer.Exit(1)
+        print_report(r.validation.to_dict(), Format.text)
+        finish_invalid(out_dir, r.replaced)
 
 
 @app.command("scheme")
 def scheme_command(
-    write: Annotated[bool, typer.Option("--write", help="Regenerate schema/label-config.xml.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Regenerate label-config.xml beside the scheme file.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if label-config.xml is stale.")] = False,
+    scheme: ProjectSchemeOption = None,
 ) -> None:
-    """Print the Label Studio labeling config generated from schema/scheme.yaml."""
-    from claimset.scheme import DEFAULT_CONFIG_PATH, label_config_xml, load_scheme
+    """Print the Label Studio labeling config generated from the scheme (schema/scheme.yaml)."""
+    from claimset.scheme import check_label_config, label_config_xml, project_scheme, write_label_config
 
     with cli_errors():
-        xml = label_config_xml(load_scheme())
         if check:
-            current = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8") if DEFAULT_CONFIG_PATH.exists() else ""
-            if current != xml:
-                fail(f"{DEFAULT_CONFIG_PATH} is stale: run 'claimset scheme --write'")
-            out.print(f"{DEFAULT_CONFIG_PATH} is up to date")
+            out.print(f"{check_label_config(scheme)} is up to date", markup=False)
         elif write:
-            from claimset.tables import atomic_path
-
-            with atomic_path(DEFAULT_CONFIG_PATH) as tmp:
-                tmp.write_text(xml, encoding="utf-8")
-            out.print(f"wrote {DEFAULT_CONFIG_PATH}")
+            out.print(f"wrote {write_label_config(scheme)}", markup=False)
         else:
-            sys.stdout.write(xml)
+            sys.stdout.write(label_config_xml(project_scheme(scheme)))
 
 
 @app.command("export")
 def export_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for tasks.json and label-config.xml.")],
     seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
+    scheme: ProjectSchemeOption = None,
 ) -> None:
     """Write Label Studio tasks (one per seed document) and the labeling config."""
     from claimset.export import export_tasks
-    from claimset.scheme import load_scheme
+    from claimset.scheme import project_scheme
     from claimset.seeds import read_seeds
 
     with cli_errors():
-        result = export_tasks(read_seeds(seeds), load_scheme(), out_dir)
+        result = export_tasks(read_seeds(seeds), project_scheme(scheme), out_dir)
     out.print(f"wrote {result.n_tasks} tasks to {result.tasks_path} and the config to {result.config_path}")
 
 
@@ -222,31 +260,36 @@ def import_command(
     exports: Annotated[list[Path], typer.Argument(help="Label Studio full JSON exports.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder for the Parquet tables.")],
     seeds: Annotated[Path | None, typer.Option(help="Seed folder: canonical texts to anchor spans in.")] = None,
+    scheme: ProjectSchemeOption = None,
+    allow_invalid: AllowInvalidOption = False,
     output_format: FormatOption = Format.text,
 ) -> None:
-    """Import Label Studio JSON exports into Parquet tables, then validate them."""
-    from claimset.ingest import import_exports
+    """Import Label Studio JSON exports into a dataset folder, validated before it replaces the old one."""
+    from claimset.ingest import import_dataset
+    from claimset.scheme import project_scheme
     from claimset.seeds import read_seeds
-    from claimset.validate import validate_dataset
 
     with cli_errors():
         documents = read_seeds(seeds) if seeds else []
         with byte_progress(sum(path.stat().st_size for path in exports if path.is_file())) as advance:
-            summary = import_exports(exports, out_dir, seeds=documents, on_read=advance)
-        report = validate_dataset(out_dir, documents)
+            result = import_dataset(exports, out_dir, seeds=documents, scheme=project_scheme(scheme),
+                                    allow_invalid=allow_invalid, on_read=advance)
+    assert result.report is not None
     if output_format is Format.json:
-        print_json({"import": summary.to_dict(), "validation": report.to_dict()})
+        print_json({"import": result.summary.to_dict(), "validation": result.report.to_dict(),
+                    "replaced": result.replaced})
     else:
-        print_import_summary(summary.to_dict())
-        print_report(report.to_dict(), output_format)
-    if not report.valid:
-        raise typer.Exit(1)
+        print_import_summary(result.summary.to_dict())
+        print_report(result.report.to_dict(), output_format)
+    if not result.report.valid:
+        finish_invalid(out_dir, result.replaced)
 
 
 @app.command("validate")
 def validate_command(
     directory: Annotated[Path, typer.Argument(help="Dataset folder with the Parquet tables.")] = GOLD_DIR,
     seeds: Annotated[Path | None, typer.Option(help="Seed folder to check document texts against.")] = None,
+    scheme: DatasetSchemeOption = None,
     output_format: FormatOption = Format.text,
 ) -> None:
     """Check every table against its schema and across tables; exit 1 on any failure."""
@@ -254,7 +297,7 @@ def validate_command(
     from claimset.validate import validate_dataset
 
     with cli_errors():
-        report = validate_dataset(directory, read_seeds(seeds) if seeds else [])
+        report = validate_dataset(directory, read_seeds(seeds) if seeds else [], scheme_file=scheme)
     if output_format is Format.json:
         print_json(report.to_dict())
     else:
@@ -268,36 +311,41 @@ def build_command(
     raw: Annotated[Path, typer.Option(help="Folder of raw Label Studio exports.")] = RAW_DIR,
     out_dir: Annotated[Path, typer.Option("--out", help="Gold dataset folder.")] = GOLD_DIR,
     seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
-    croissant: Annotated[Path, typer.Option(help="Where to write the Croissant metadata.")] = CROISSANT,
+    croissant: Annotated[bool, typer.Option(help="Also write croissant.json (claimset's gold card) into the folder.")
+                         ] = False,
+    scheme: ProjectSchemeOption = None,
+    allow_invalid: AllowInvalidOption = False,
     output_format: FormatOption = Format.text,
 ) -> None:
     """Rebuild the gold tables from the raw exports and validate them (what `make gold` runs)."""
     from claimset.gold import build
+    from claimset.scheme import project_scheme
 
     with cli_errors():
-        result = build(raw, out_dir, seeds, croissant)
+        result = build(raw, out_dir, seeds, project_scheme(scheme), croissant=croissant, allow_invalid=allow_invalid)
     if output_format is Format.json:
         print_json({"raw_files": result.raw_files, "claims": result.claims, "import": result.summary.to_dict(),
-                    "validation": result.report.to_dict()})
+                    "validation": result.report.to_dict(), "replaced": result.replaced})
     else:
         out.print(f"built {out_dir} from {len(result.raw_files)} export(s): {', '.join(result.raw_files)}")
         print_import_summary(result.summary.to_dict())
         out.print(f"claims: {result.claims}")
         print_report(result.report.to_dict(), output_format)
     if not result.report.valid:
-        raise typer.Exit(1)
+        finish_invalid(out_dir, result.replaced)
 
 
 @app.command("stats")
 def stats_command(
     directory: Annotated[Path, typer.Argument(help="Dataset folder.")] = GOLD_DIR,
+    scheme: DatasetSchemeOption = None,
     output_format: FormatOption = Format.text,
 ) -> None:
     """Claims per document, speaker entity, quote type and stance."""
     from claimset.gold import stats
 
     with cli_errors():
-        result = stats(directory).to_dict()
+        result = stats(directory, scheme).to_dict()
     if output_format is Format.json:
         print_json(result)
         return
@@ -310,13 +358,14 @@ def stats_command(
 def evaluate_command(
     pred: Annotated[Path, typer.Option("--pred", help="Predictions file (JSON Lines or Parquet).")],
     gold: Annotated[Path, typer.Option("--gold", help="Gold dataset folder.")] = GOLD_DIR,
+    scheme: DatasetSchemeOption = None,
     output_format: FormatOption = Format.text,
 ) -> None:
     """Score predicted claims against the gold: span modes, attribution, per document."""
     from claimset.evaluate import evaluate, report_markdown, report_tables
 
     with cli_errors():
-        report = evaluate(gold, pred).to_dict()
+        report = evaluate(gold, pred, scheme).to_dict()
     if output_format is Format.json:
         print_json(report)
     elif output_format is Format.markdown:
@@ -349,10 +398,12 @@ def extract_command(
         "--format", "-f", help="records: claimset predictions (JSON Lines, or Parquet for a .parquet --out); "
         "labelstudio: a JSON list of Label Studio predictions for 'claimset push --predictions'.")
     ] = PredictionFormat.records,
+    scheme: ProjectSchemeOption = None,
 ) -> None:
     """Run the rule-based baseline extractor over the seed articles."""
     from claimset.extract import extract, to_labelstudio_predictions
     from claimset.predictions import write_predictions
+    from claimset.scheme import project_scheme
     from claimset.seeds import read_seeds
     from claimset.tables import atomic_path
 
@@ -360,7 +411,8 @@ def extract_command(
         documents = read_seeds(seeds)
         records = extract(documents)
         if output_format is PredictionFormat.labelstudio:
-            payload = json.dumps(to_labelstudio_predictions(records, documents), indent=2, ensure_ascii=False) + "\n"
+            predictions = to_labelstudio_predictions(records, documents, project_scheme(scheme))
+            payload = json.dumps(predictions, indent=2, ensure_ascii=False) + "\n"
             if out_file is None:
                 sys.stdout.write(payload)
                 return
@@ -377,7 +429,35 @@ def extract_command(
 
 
 
+@app.command("init")
+def init_command(
+    directory: Annotated[Path, typer.Argument(help="New (or empty) folder for the annotation project.")],
+    hook_repo: Annotated[str, typer.Option(help="Repository of claimset's pre-commit hook (URL or path).")
+                         ] = DEFAULT_HOOK_REPO,
+    hook_rev: Annotated[str | None, typer.Option(help="Revision of the hook; default: this version's tag.")] = None,
+) -> None:
+    """Scaffold an annotation project: scheme, seeds/, annotations/, guidelines, pre-commit hook, CI."""
+    from claimset.scaffold import init_project
+
+    with cli_errors():
+        written = init_project(directory, hook_repo=hook_repo, hook_rev=hook_rev)
+    out.print(f"created {directory} with {len(written)} files:", markup=False)
+    for path in written:
+        out.print(f"  {path}", markup=False)
+    out.print(f"next: cd {directory} && read README.md", markup=False)
+
+
 # --- rendering --------------------------------------------------------------------------------------
+
+
+def finish_invalid(out_dir: Path, replaced: bool) -> NoReturn:
+    """Exit 1 after an invalid result, saying whether the output folder was replaced."""
+    if replaced:
+        err.print(f"{out_dir} was replaced by this invalid dataset (--allow-invalid)", markup=False)
+    else:
+        err.print(f"{out_dir} left as it was: the new dataset is invalid (keep it with --allow-invalid)",
+                  markup=False)
+    raise typer.Exit(1)
 
 
 @contextmanager

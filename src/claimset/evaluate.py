@@ -34,19 +34,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from claimset.dataset import load
 from claimset.errors import ClaimsetError
 from claimset.matching import maximum_matching
-from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.models import AnnotationsModel, DocumentsModel, SpansModel
 from claimset.predictions import load_predictions
-from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, load_scheme
-from claimset.tables import read_table, table_path
+from claimset.scheme import Scheme
 
-SCHEME = load_scheme()
-LABELS: tuple[str, ...] = SCHEME.span_labels
-CLAIM_LABEL = SCHEME.claim_label
-SPEAKER_LABEL = SCHEME.label_of_role(SPEAKER_RELATION)
-CUE_LABEL = SCHEME.label_of_role(CUE_RELATION)
-TARGET_LABEL = SCHEME.label_of_role(SCHEME.stances[0])
 MODES = ("strict", "exact", "partial", "ent_type")
 SETTINGS = ("strict", "boundaries", "relaxed")
 KINDS = ("claim_speaker", "claim_target", "records")
@@ -266,7 +260,7 @@ def _view_counts(pg: IntArray, tg: IntArray, n_groups: int,
     return result
 
 
-def score_spans(gold: pd.DataFrame, pred: pd.DataFrame, labels: Sequence[str] = LABELS,
+def score_spans(gold: pd.DataFrame, pred: pd.DataFrame, labels: Sequence[str],
                 doc_ids: Sequence[str] | None = None, min_overlap_percentage: float = 1.0) -> SpanCounts:
     """nervaluate's four modes over labelled spans, vectorised.
 
@@ -327,6 +321,7 @@ class Gold:
     annotation_of: dict[str, int]  # doc_id -> the annotation scored, for annotated documents only
     spans: pd.DataFrame  # spans of those annotations: doc_id, label, start, end, entity, quote_type, span_id
     records: list[dict[str, Any]]  # one per Claim span, in the predictions format
+    scheme: Scheme
 
     @property
     def doc_ids(self) -> list[str]:
@@ -352,72 +347,62 @@ def _none(value: Any) -> Any:
     return None if value is None or pd.isna(value) else value
 
 
-def load_gold(directory: Path) -> Gold:
-    """Read a dataset folder and build the gold spans and claim records of its chosen annotations."""
-    for name in ("documents", "annotations", "spans", "relations"):
-        if not table_path(directory, name).exists():
-            raise ClaimsetError(f"{directory}: not a claimset dataset ({name}.parquet not found)")
-    try:
-        documents = read_table(directory, "documents").to_pandas()
-        annotations = read_table(directory, "annotations").to_pandas()
-        spans = read_table(directory, "spans").to_pandas()
-        relations = read_table(directory, "relations").to_pandas()
-    except Exception as exc:  # pyarrow raises several types for unreadable or mis-shaped files
-        raise ClaimsetError(f"{directory}: cannot read the dataset tables: {str(exc).splitlines()[0]}") from exc
-    texts = dict(zip(documents[DocumentsModel.doc_id], documents[DocumentsModel.text], strict=True))
-    chosen = choose_annotations(annotations)
-    chosen = {doc: aid for doc, aid in chosen.items() if doc in texts}
-    spans = spans[spans[SpansModel.annotation_id].isin(list(chosen.values()))].reset_index(drop=True)
+def load_gold(directory: Path, scheme_file: Path | None = None) -> Gold:
+    """Read a dataset folder (under its own scheme; ``scheme_file`` is an optional file that must match it)
+    and build the gold spans and claim records of its chosen annotations.
+
+    The records are the rows of the derived claims table (:mod:`claimset.claims`, one rule for the
+    speaker, cue and targets of a claim) in the predictions format.
+    """
+    dataset = load(directory, scheme_file)
+    documents = dataset.table("documents")
+    texts = dict(zip(documents.column(DocumentsModel.doc_id).to_pylist(),
+                     documents.column(DocumentsModel.text).to_pylist(), strict=True))
+    chosen = {doc: aid for doc, aid in choose_annotations(dataset.to_pandas("annotations")).items() if doc in texts}
+    spans = dataset.to_pandas("spans")
+    spans = spans[spans[SpansModel.annotation_id].isin(list(chosen.values()))]
     spans = spans.sort_values([SpansModel.doc_id, SpansModel.start, SpansModel.end, SpansModel.label],
                               kind="stable").reset_index(drop=True)
-    by_id = {row[SpansModel.span_id]: row for row in spans.to_dict("records")}
-    tails: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for head, tail, kind in zip(relations[RelationsModel.head_span_id], relations[RelationsModel.tail_span_id],
-                                relations[RelationsModel.type], strict=True):
-        if head in by_id and tail in by_id:
-            tails.setdefault((head, kind), []).append(by_id[tail])
-    records = []
-    for span in by_id.values():
-        if span[SpansModel.label] != CLAIM_LABEL:
-            continue
-        record: dict[str, Any] = {"doc_id": span[SpansModel.doc_id],
-                                  "claim": {"start": int(span[SpansModel.start]), "end": int(span[SpansModel.end])}}
-        for key, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
-            found = sorted(tails.get((span[SpansModel.span_id], relation), []), key=lambda s: s[SpansModel.start])
-            if found:
-                record[key] = {"start": int(found[0][SpansModel.start]), "end": int(found[0][SpansModel.end])}
-                if key == "speaker" and _none(found[0][SpansModel.entity]) is not None:
-                    record[key]["entity"] = found[0][SpansModel.entity]
-        targets = [
-            {"start": int(t[SpansModel.start]), "end": int(t[SpansModel.end]), "stance": stance,
-             **({"entity": t[SpansModel.entity]} if _none(t[SpansModel.entity]) is not None else {})}
-            for stance in SCHEME.stances for t in tails.get((span[SpansModel.span_id], stance), [])
-        ]
-        if targets:
-            record["targets"] = sorted(targets, key=lambda t: (t["start"], t["end"], t["stance"]))
-        if _none(span[SpansModel.quote_type]) is not None:
-            record["quote_type"] = span[SpansModel.quote_type]
-        records.append(record)
+    chosen_ids = set(chosen.values())
+    records = [_record(claim) for claim in dataset.claims.to_pylist() if claim["annotation_id"] in chosen_ids]
     gold_spans = pd.DataFrame({
         "doc_id": spans[SpansModel.doc_id], "label": spans[SpansModel.label],
         "start": spans[SpansModel.start].astype("int64"), "end": spans[SpansModel.end].astype("int64"),
         "entity": spans[SpansModel.entity], "quote_type": spans[SpansModel.quote_type],
         "span_id": spans[SpansModel.span_id],
     })
-    return Gold(str(directory), texts, dict(sorted(chosen.items())), gold_spans, records)
+    return Gold(str(directory), texts, dict(sorted(chosen.items())), gold_spans, records, dataset.scheme)
 
 
-def spans_of_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Labelled spans of records (claim, speaker, cue, targets), identical spans of a document once,
-    in (doc_id, start, end, label) order."""
+def _record(claim: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of the claims table as a record in the predictions format."""
+    record: dict[str, Any] = {"doc_id": claim["doc_id"], "claim": {"start": claim["start"], "end": claim["end"]}}
+    if claim["speaker_span_id"] is not None:
+        record["speaker"] = {"start": claim["speaker_start"], "end": claim["speaker_end"]}
+        if claim["speaker_entity"] is not None:
+            record["speaker"]["entity"] = claim["speaker_entity"]
+    if claim["cue_span_id"] is not None:
+        record["cue"] = {"start": claim["cue_start"], "end": claim["cue_end"]}
+    if claim["targets"]:
+        record["targets"] = [{"start": t["start"], "end": t["end"], "stance": t["stance"],
+                              **({"entity": t["entity"]} if t["entity"] is not None else {})}
+                             for t in claim["targets"]]
+    if claim["quote_type"] is not None:
+        record["quote_type"] = claim["quote_type"]
+    return record
+
+
+def spans_of_records(records: Iterable[Mapping[str, Any]], scheme: Scheme) -> pd.DataFrame:
+    """Labelled spans of records (claim, speaker, cue, targets, labelled as in ``scheme``), identical
+    spans of a document once, in (doc_id, start, end, label) order."""
     rows: list[tuple[str, str, int, int]] = []
     for record in records:
         doc = record["doc_id"]
-        rows.append((doc, CLAIM_LABEL, record["claim"]["start"], record["claim"]["end"]))
-        for key, label in (("speaker", SPEAKER_LABEL), ("cue", CUE_LABEL)):
+        rows.append((doc, scheme.claim_label, record["claim"]["start"], record["claim"]["end"]))
+        for key, label in (("speaker", scheme.speaker_label), ("cue", scheme.cue_label)):
             if record.get(key):
                 rows.append((doc, label, record[key]["start"], record[key]["end"]))
-        rows.extend((doc, TARGET_LABEL, t["start"], t["end"]) for t in record.get("targets") or [])
+        rows.extend((doc, scheme.target_label, t["start"], t["end"]) for t in record.get("targets") or [])
     frame = pd.DataFrame(rows, columns=["doc_id", "label", "start", "end"])
     frame = frame.astype({"doc_id": object, "label": object, "start": "int64", "end": "int64"})
     return _canonical(frame)
@@ -647,12 +632,13 @@ def evaluate_records(gold: Gold, pred_records: Sequence[Mapping[str, Any]], sour
     ignored = sorted({r["doc_id"] for r in pred_records} - annotated)
     pred_records = [r for r in pred_records if r["doc_id"] in annotated]
     gold_spans = _canonical(gold.spans[["doc_id", "label", "start", "end"]])
-    counts = score_spans(gold_spans, spans_of_records(pred_records), LABELS, doc_ids)
+    labels = gold.scheme.span_labels
+    counts = score_spans(gold_spans, spans_of_records(pred_records, gold.scheme), labels, doc_ids)
     spans: dict[str, dict[str, SpanScore]] = {}
     macro: dict[str, dict[str, float]] = {}
     for mode in MODES:
         spans[mode] = {"overall": counts.overall_score(mode)}
-        spans[mode].update({label: counts.label_score(mode, label) for label in LABELS})
+        spans[mode].update({label: counts.label_score(mode, label) for label in labels})
         used = [spans[mode][label] for label in counts.used_labels]
         macro[mode] = {metric: (sum(getattr(s, metric) for s in used) / len(used) if used else 0.0)
                        for metric in ("precision", "recall", "f1")}
@@ -678,10 +664,11 @@ def evaluate_records(gold: Gold, pred_records: Sequence[Mapping[str, Any]], sour
     )
 
 
-def evaluate(gold_dir: Path, pred_path: Path) -> EvaluationReport:
-    """Score the predictions file ``pred_path`` against the gold dataset in ``gold_dir``."""
-    gold = load_gold(gold_dir)
-    predictions = load_predictions(pred_path, gold.texts)
+def evaluate(gold_dir: Path, pred_path: Path, scheme_file: Path | None = None) -> EvaluationReport:
+    """Score the predictions file ``pred_path`` against the gold dataset in ``gold_dir`` (under the gold's
+    own scheme; ``scheme_file`` is an optional scheme file that must match it)."""
+    gold = load_gold(gold_dir, scheme_file)
+    predictions = load_predictions(pred_path, gold.texts, gold.scheme)
     return evaluate_records(gold, predictions.records(), str(pred_path))
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from claimset import __version__
-from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, load_scheme
+from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, Scheme, default_scheme
 
 MODEL_VERSION = f"claimset-baseline-{__version__}"
 
@@ -267,7 +267,7 @@ def _region_id(doc_id: str, label: str, start: int, end: int) -> str:
 
 
 def to_labelstudio_predictions(records: Sequence[Mapping[str, Any]],
-                               documents: Iterable[HasText]) -> list[dict[str, Any]]:
+                               documents: Iterable[HasText], scheme: Scheme | None = None) -> list[dict[str, Any]]:
     """One Label Studio prediction per document with records, in code-point offsets.
 
     Each item is ``{"doc_id", "model_version", "score", "result"}``; ``result`` holds a ``labels``
@@ -276,7 +276,7 @@ def to_labelstudio_predictions(records: Sequence[Mapping[str, Any]],
     region's), and a ``relation`` item (direction ``right``, from the Claim) per said_by, cued_by and
     stance relation.
     """
-    scheme = load_scheme()
+    scheme = scheme or default_scheme()
     texts = {document.doc_id: document.text for document in documents}
     control = {attr.label: attr for attr in scheme.attributes}
     by_doc: dict[str, list[Mapping[str, Any]]] = {}
@@ -309,15 +309,16 @@ def to_labelstudio_predictions(records: Sequence[Mapping[str, Any]],
             return rid
 
         for record in doc_records:
-            claim = region(CLAIM_LABEL, record["claim"], record.get("quote_type"))
+            claim = region(scheme.claim_label, record["claim"], record.get("quote_type"))
             tails: list[tuple[str, str]] = []
             if record.get("speaker"):
                 speaker = record["speaker"]
-                tails.append((region(SPEAKER_LABEL, speaker, speaker.get("entity")), SPEAKER_RELATION))
+                tails.append((region(scheme.speaker_label, speaker, speaker.get("entity")), SPEAKER_RELATION))
             if record.get("cue"):
-                tails.append((region(CUE_LABEL, record["cue"], None), CUE_RELATION))
+                tails.append((region(scheme.cue_label, record["cue"], None), CUE_RELATION))
             for target in record.get("targets") or []:
-                tails.append((region(TARGET_LABEL, target, target.get("entity")), target.get("stance") or "about"))
+                tails.append((region(scheme.target_label, target, target.get("entity")),
+                              target.get("stance") or "about"))
             for tail, kind in tails:
                 relation = {"from_id": claim, "to_id": tail, "type": "relation", "direction": "right",
                             "labels": [kind]}
@@ -326,10 +327,3 @@ def to_labelstudio_predictions(records: Sequence[Mapping[str, Any]],
         predictions.append({"doc_id": doc_id, "model_version": MODEL_VERSION, "score": None,
                             "result": result + relations})
     return predictions
-
-
-_SCHEME = load_scheme()
-CLAIM_LABEL = _SCHEME.claim_label
-SPEAKER_LABEL = _SCHEME.label_of_role(SPEAKER_RELATION)
-CUE_LABEL = _SCHEME.label_of_role(CUE_RELATION)
-TARGET_LABEL = _SCHEME.label_of_role(_SCHEME.stances[0])

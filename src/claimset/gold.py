@@ -1,8 +1,8 @@
-"""The gold dataset: build it from raw exports, derive the denormalised ``claims`` table, summarise it.
+"""The gold dataset: build it from raw exports, and summarise a dataset (``claimset stats``).
 
-``claims`` has one row per Claim span of a submitted annotation, with its speaker (via ``said_by``),
-cue (via ``cued_by``) and a list of targets with the claim's stance toward each (the stance relation
-types of the scheme). Offsets are code points into ``documents.text``, half-open.
+``build`` imports every raw Label Studio export of a folder into a complete, validated dataset folder
+(tables, ``claims.parquet``, the scheme record and, on request, the Croissant file), in one atomic
+step. The claims table and its rule are in :mod:`claimset.claims`.
 """
 
 from __future__ import annotations
@@ -10,108 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from claimset.card import write_croissant
+from claimset.dataset import load
 from claimset.errors import ClaimsetError
-from claimset.ingest import import_exports
-from claimset.models import SCHEME, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
-from claimset.scheme import CUE_RELATION, SPEAKER_RELATION
+from claimset.ingest import ImportSummary, import_dataset
+from claimset.models import DocumentsModel, SpansModel
+from claimset.scheme import Scheme
 from claimset.seeds import read_seeds
-from claimset.summary import ImportSummary
-from claimset.tables import read_table, table_path, write_table
-from claimset.validate import ValidationReport, validate_dataset
-
-CLAIM_LABEL = SCHEME.claim_label
-
-_MENTION = [("span_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())]
-TARGET = pa.struct([*_MENTION, ("entity", pa.string()), ("stance", pa.string())])
-CLAIMS = pa.schema(
-    [
-        ("claim_id", pa.string()),
-        ("doc_id", pa.string()),
-        ("published", pa.date32()),
-        ("annotation_id", pa.int64()),
-        ("annotator", pa.string()),
-        ("start", pa.int64()),
-        ("end", pa.int64()),
-        ("text", pa.string()),
-        ("quote_type", pa.string()),
-        ("speaker_span_id", pa.string()),
-        ("speaker_start", pa.int64()),
-        ("speaker_end", pa.int64()),
-        ("speaker_text", pa.string()),
-        ("speaker_entity", pa.string()),
-        ("cue_span_id", pa.string()),
-        ("cue_start", pa.int64()),
-        ("cue_end", pa.int64()),
-        ("cue_text", pa.string()),
-        ("targets", pa.list_(TARGET)),
-    ]
-)
-
-
-def derive_claims(directory: Path) -> pa.Table:
-    """The denormalised claims table of the dataset in ``directory`` (submitted annotations only)."""
-    documents = read_table(directory, "documents").to_pandas()
-    annotations = read_table(directory, "annotations").to_pandas()
-    spans = read_table(directory, "spans").to_pandas()
-    relations = read_table(directory, "relations").to_pandas()
-    submitted = annotations[annotations[AnnotationsModel.status] == "submitted"]
-    spans = spans[spans[SpansModel.annotation_id].isin(submitted[AnnotationsModel.annotation_id])]
-    by_id = spans.set_index(SpansModel.span_id)
-    claims = spans[spans[SpansModel.label] == CLAIM_LABEL]
-    tails: dict[tuple[str, str], list[str]] = {}
-    for head, tail, kind in zip(relations[RelationsModel.head_span_id], relations[RelationsModel.tail_span_id],
-                                relations[RelationsModel.type], strict=True):
-        if tail in by_id.index:
-            tails.setdefault((head, kind), []).append(tail)
-    published = dict(zip(documents[DocumentsModel.doc_id], documents[DocumentsModel.published], strict=True))
-    annotator = dict(zip(submitted[AnnotationsModel.annotation_id], submitted[AnnotationsModel.annotator],
-                         strict=True))
-    rows = [
-        _claim_row(claim, by_id, tails, published, annotator)
-        for claim in claims.sort_values([SpansModel.doc_id, SpansModel.start, SpansModel.end]).to_dict("records")
-    ]
-    return pa.Table.from_pylist(rows, schema=CLAIMS)
-
-
-def _mention(by_id: pd.DataFrame, span_id: str | None) -> dict[str, Any]:
-    if span_id is None:
-        return {"span_id": None, "start": None, "end": None, "text": None, "entity": None}
-    found = cast("pd.Series[Any]", by_id.loc[span_id])
-    row = {str(key): value for key, value in found.items()}
-    entity = row[SpansModel.entity]
-    return {"span_id": span_id, "start": int(row[SpansModel.start]), "end": int(row[SpansModel.end]),
-            "text": row[SpansModel.text], "entity": None if pd.isna(entity) else entity}
-
-
-def _claim_row(claim: dict[str, Any], by_id: pd.DataFrame, tails: dict[tuple[str, str], list[str]],
-               published: dict[str, Any], annotator: dict[int, str]) -> dict[str, Any]:
-    claim_id = claim[SpansModel.span_id]
-    speaker = _mention(by_id, next(iter(tails.get((claim_id, SPEAKER_RELATION), [])), None))
-    cue = _mention(by_id, next(iter(tails.get((claim_id, CUE_RELATION), [])), None))
-    targets = [
-        {**_mention(by_id, tail), "stance": stance}
-        for stance in SCHEME.stances
-        for tail in tails.get((claim_id, stance), [])
-    ]
-    targets.sort(key=lambda target: (target["start"], target["end"], target["stance"]))
-    quote_type = claim[SpansModel.quote_type]
-    return {
-        "claim_id": claim_id, "doc_id": claim[SpansModel.doc_id], "published": published.get(claim[SpansModel.doc_id]),
-        "annotation_id": claim[SpansModel.annotation_id], "annotator": annotator[claim[SpansModel.annotation_id]],
-        "start": claim[SpansModel.start], "end": claim[SpansModel.end], "text": claim[SpansModel.text],
-        "quote_type": None if pd.isna(quote_type) else quote_type,
-        "speaker_span_id": speaker["span_id"], "speaker_start": speaker["start"], "speaker_end": speaker["end"],
-        "speaker_text": speaker["text"], "speaker_entity": speaker["entity"],
-        "cue_span_id": cue["span_id"], "cue_start": cue["start"], "cue_end": cue["end"], "cue_text": cue["text"],
-        "targets": targets,
-    }
+from claimset.validate import ValidationReport
 
 
 @dataclass
@@ -120,24 +27,25 @@ class BuildResult:
     summary: ImportSummary
     report: ValidationReport
     claims: int
+    replaced: bool  # False: validation failed and the gold folder was left as it was
 
 
-def build(raw_dir: Path, gold_dir: Path, seeds_dir: Path, croissant_path: Path | None = None) -> BuildResult:
-    """Raw Label Studio exports in ``raw_dir`` -> gold tables in ``gold_dir`` -> validation report.
+def build(raw_dir: Path, gold_dir: Path, seeds_dir: Path, scheme: Scheme, *, croissant: bool = False,
+          allow_invalid: bool = False) -> BuildResult:
+    """Raw Label Studio exports in ``raw_dir`` -> a validated dataset folder ``gold_dir`` (one atomic step).
 
-    With ``croissant_path``, the Croissant metadata of the tables is (re)written there too.
+    With ``croissant``, the Croissant metadata of the tables is written into the folder too. An invalid
+    result replaces ``gold_dir`` only with ``allow_invalid``.
     """
     raw_files = sorted(raw_dir.glob("*.json"))
     if not raw_files:
         raise ClaimsetError(f"{raw_dir}: no *.json Label Studio exports to build from")
     seeds = read_seeds(seeds_dir)
-    summary = import_exports(raw_files, gold_dir, seeds=seeds)
-    claims = derive_claims(gold_dir)
-    write_table(claims, table_path(gold_dir, "claims"))
-    report = validate_dataset(gold_dir, seeds)
-    if croissant_path is not None:
-        write_croissant(gold_dir, croissant_path)
-    return BuildResult([path.name for path in raw_files], summary, report, claims.num_rows)
+    result = import_dataset(raw_files, gold_dir, seeds=seeds, scheme=scheme, croissant=croissant,
+                            allow_invalid=allow_invalid)
+    assert result.report is not None
+    return BuildResult([path.name for path in raw_files], result.summary, result.report, result.claims,
+                       result.replaced)
 
 
 @dataclass
@@ -159,14 +67,16 @@ def _most_common(counter: Counter[str]) -> dict[str, int]:
     return dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
 
 
-def stats(directory: Path) -> Stats:
-    """Counts the dataset card quotes: claims per document, speaker entity, quote type and stance."""
-    if not table_path(directory, "documents").exists():
-        raise ClaimsetError(f"{directory}: not a claimset dataset (documents.parquet not found)")
-    claims = derive_claims(directory).to_pylist()
-    spans = read_table(directory, "spans").to_pandas()
-    annotations = pq.read_metadata(table_path(directory, "annotations")).num_rows
-    documents = read_table(directory, "documents").to_pandas()
+def stats(directory: Path, scheme_file: Path | None = None) -> Stats:
+    """Counts the dataset card quotes: claims per document, speaker entity, quote type and stance.
+
+    ``scheme_file`` is an optional scheme file that must match the dataset's own (see :func:`claimset.dataset.load`).
+    """
+    dataset = load(directory, scheme_file)
+    claims = dataset.claims.to_pylist()
+    spans = dataset.to_pandas("spans")
+    annotations = dataset.table("annotations").num_rows
+    documents = dataset.to_pandas("documents")
     per_document = Counter({doc: 0 for doc in documents[DocumentsModel.doc_id]})
     per_document.update(claim["doc_id"] for claim in claims)
     return Stats(

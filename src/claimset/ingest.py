@@ -13,28 +13,29 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from claimset.codes import RejectReason
 from claimset.convert import KINDS, ResultConverter, SchemeIndex, item_kind, region_key
+from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
 from claimset.reader import read_tasks
-from claimset.scheme import Scheme, load_scheme
+from claimset.scheme import Scheme, default_scheme
 from claimset.seeds import Document, sha256_text
 from claimset.sink import DocumentStore, RowBuffer, drop_rows
 from claimset.summary import ImportSummary, ItemCounts
-from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS, table_path
+from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS
 
-__all__ = ["ImportSummary", "ItemCounts", "import_exports"]
+if TYPE_CHECKING:
+    from claimset.validate import ValidationReport
+
+__all__ = ["ImportResult", "ImportSummary", "ItemCounts", "import_dataset", "import_exports"]
 
 
 @dataclass(slots=True)
@@ -274,6 +275,49 @@ class _Importer:
         self.documents.close()
 
 
+@dataclass
+class ImportResult:
+    """An import into a dataset folder: its summary, its validation report (None if not validated), and
+    whether the folder was replaced (it is not when validation failed without ``allow_invalid``)."""
+
+    summary: ImportSummary
+    report: ValidationReport | None
+    replaced: bool
+    claims: int
+
+
+def import_dataset(
+    paths: Iterable[Path],
+    out_dir: Path,
+    *,
+    seeds: Sequence[Document] = (),
+    scheme: Scheme | None = None,
+    validate: bool = True,
+    allow_invalid: bool = False,
+    croissant: bool = False,
+    on_read: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import Label Studio full-JSON exports into a complete dataset folder ``out_dir``, in one atomic step.
+
+    ``seeds`` are the canonical documents: a task whose text differs from its seed's has its spans
+    re-anchored into the seed text by quote. The tables, ``claims.parquet`` and the scheme record are
+    written to a staging folder, validated there (unless ``validate`` is false) and swapped in only if
+    valid or ``allow_invalid`` (:func:`claimset.dataset.write_dataset`): a failed import leaves ``out_dir``
+    as it was. ``on_read`` is called with the number of bytes read, for progress bars.
+    """
+    scheme = scheme or default_scheme()
+    paths = list(paths)
+    if not paths:
+        raise ClaimsetError("no export files given")
+
+    def fill(staging: Path) -> ImportSummary:
+        return _import_tables(paths, staging, seeds, scheme, on_read)
+
+    written = write_dataset(out_dir, fill, scheme=scheme, seeds=seeds, validate=validate,
+                            allow_invalid=allow_invalid, croissant=croissant)
+    return ImportResult(written.made, written.report, written.replaced, written.claims)
+
+
 def import_exports(
     paths: Iterable[Path],
     out_dir: Path,
@@ -282,36 +326,28 @@ def import_exports(
     scheme: Scheme | None = None,
     on_read: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Import Label Studio full-JSON exports into Parquet tables in ``out_dir``.
+    """:func:`import_dataset` without validation: the folder is replaced whenever the import succeeds."""
+    return import_dataset(paths, out_dir, seeds=seeds, scheme=scheme, validate=False, on_read=on_read).summary
 
-    ``seeds`` are the canonical documents: a task whose text differs from its seed's has its spans
-    re-anchored into the seed text by quote. Tables are staged in a temporary directory and moved into
-    ``out_dir`` only when the whole import succeeded, so a failed import leaves earlier outputs as
-    they were. ``on_read`` is called with the number of bytes read, for progress bars.
-    """
-    scheme = scheme or load_scheme()
-    paths = list(paths)
-    if not paths:
-        raise ClaimsetError("no export files given")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=out_dir))
+
+def _import_tables(paths: list[Path], folder: Path, seeds: Sequence[Document], scheme: Scheme,
+                   on_read: Callable[[int], None] | None) -> ImportSummary:
+    """Write the tables of the exports at ``paths`` into the empty ``folder``."""
     # The import allocates millions of small objects and frees them task by task, without cycles;
     # the cyclic collector would only rescan the live ones over and over (about 20% of the time).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        importer = _Importer(scheme, seeds, staging)
+        importer = _Importer(scheme, seeds, folder)
         for path in paths:
             importer.source = path.name
             importer.summary.sources.append(path.name)
             for task in read_tasks(path, on_read):
                 importer.add_task(task)
-        importer.finish(staging)
+        importer.finish(folder)
+        (folder / "documents.texts").unlink()
         pa.default_memory_pool().release_unused()  # hand the row-group buffers back before validation
-        for name in ("documents", "annotations", "spans", "relations", "rejects"):
-            os.replace(staging / f"{name}.parquet", table_path(out_dir, name))
         return importer.summary
     finally:
         if collecting:
             gc.enable()
-        shutil.rmtree(staging, ignore_errors=True)

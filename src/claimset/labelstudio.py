@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 from claimset.errors import ClaimsetError, MissingExtraError
 
 if TYPE_CHECKING:
+    from claimset.scheme import Scheme
     from claimset.seeds import Document
     from claimset.summary import ImportSummary
     from claimset.validate import ValidationReport
 
 URL_ENV = "LABEL_STUDIO_URL"
 KEY_ENV = "LABEL_STUDIO_API_KEY"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GUIDELINES = REPO_ROOT / "docs" / "guidelines.md"
+GUIDELINES = Path("docs") / "guidelines.md"  # a project's guidelines, relative to the project folder
 EXPORT_TIMEOUT = 600.0  # seconds to wait for an export snapshot
 
 
@@ -196,13 +196,14 @@ def find_project(client: Client, title: str) -> Any | None:
     return matches[0] if matches else None
 
 
-def ensure_project(client: Client, title: str, label_config: str) -> tuple[Any, bool, tuple[str, ...]]:
+def ensure_project(client: Client, title: str, label_config: str,
+                   guidelines: Path = GUIDELINES) -> tuple[Any, bool, tuple[str, ...]]:
     """Find the project by title or create it; make its config and instructions current.
 
     Returns the project, whether it was created, and the names of the settings that were updated.
     """
     settings: dict[str, Any] = {"label_config": label_config}
-    html = instructions_html()
+    html = instructions_html(guidelines)
     if html is not None:
         settings.update(expert_instruction=html, show_instruction=True)
     project = find_project(client, title)
@@ -348,6 +349,8 @@ def push(
     *,
     predictions: Path | None = None,
     force_new_version: bool = False,
+    scheme: Scheme | None = None,
+    guidelines: Path = GUIDELINES,
     client: Client | None = None,
 ) -> PushResult:
     """Create or update the project ``project_title`` with one task per seed document.
@@ -355,16 +358,17 @@ def push(
     A document whose ``doc_id`` already has a task with the same ``text_sha256`` is left alone. A
     changed document is refused unless ``force_new_version``: then a new task is created whose data
     carries ``version`` one above the highest existing version of that document. Nothing is imported
-    before every document has been checked.
+    before every document has been checked. The labeling config comes from ``scheme`` (by default
+    claimset's), the instructions from ``guidelines`` (none when that file does not exist).
     """
-    from claimset.scheme import label_config_xml, load_scheme
+    from claimset.scheme import default_scheme, label_config_xml
     from claimset.seeds import read_seeds
 
     documents = read_seeds(seeds_dir)
     preds = read_predictions(predictions) if predictions is not None else []
-    config = label_config_xml(load_scheme())
+    config = label_config_xml(scheme or default_scheme())
     client = client or connect()
-    project, project_created, settings_updated = ensure_project(client, project_title, config)
+    project, project_created, settings_updated = ensure_project(client, project_title, config, guidelines)
     existing = project_tasks(client, project.id)
     by_doc: dict[str, list[Any]] = {}
     for task in existing:
@@ -468,6 +472,7 @@ class PullResult:
     tasks: int
     imported: ImportSummary
     validation: ValidationReport
+    replaced: bool  # False: the pulled dataset was invalid and the folder was left as it was
 
 
 def _utc(value: Any) -> dt.datetime:
@@ -537,15 +542,17 @@ def pull(
     gold_dir: Path,
     *,
     seeds: Sequence[Document] = (),
+    scheme: Scheme | None = None,
+    allow_invalid: bool = False,
     client: Client | None = None,
 ) -> PullResult:
-    """Export the project, keep the raw export, rebuild the gold tables from it and validate them.
+    """Export the project, keep the raw export, rebuild the dataset folder from it and validate it.
 
-    The raw file is written under a temporary name and renamed when complete, and the import stages
-    its tables before moving them into place: an interruption leaves neither partial.
+    The raw file is written under a temporary name and renamed when complete, and the dataset folder
+    is replaced in one atomic step, only by a valid dataset unless ``allow_invalid``
+    (:func:`claimset.ingest.import_dataset`): an interruption leaves neither partial.
     """
-    from claimset.ingest import import_exports
-    from claimset.validate import validate_dataset
+    from claimset.ingest import import_dataset
 
     client = client or connect()
     project = find_project(client, project_title)
@@ -555,16 +562,17 @@ def pull(
     stamp = _utc(getattr(snapshot, "finished_at", None) or getattr(snapshot, "created_at", None))
     raw_path = raw_dir / f"{slugify(project_title)}-{stamp:%Y%m%dT%H%M%SZ}.json"
     n_tasks = download_export(client, project.id, snapshot.id, raw_path)
-    imported = import_exports([raw_path], gold_dir, seeds=seeds)
-    validation = validate_dataset(gold_dir, seeds)
+    result = import_dataset([raw_path], gold_dir, seeds=seeds, scheme=scheme, allow_invalid=allow_invalid)
+    assert result.report is not None
     return PullResult(
         project_id=project.id,
         project_title=project_title,
         export_id=snapshot.id,
         raw_path=raw_path,
         tasks=n_tasks,
-        imported=imported,
-        validation=validation,
+        imported=result.summary,
+        validation=result.report,
+        replaced=result.replaced,
     )
 
 
@@ -636,15 +644,16 @@ def span_result(
     *,
     quote_type: str | None = None,
     entity: str | None = None,
+    scheme: Scheme | None = None,
 ) -> list[dict[str, Any]]:
     """The result items of one labelled region and its per-region attributes, as the editor saves them.
 
     Offsets are code points into ``text``. ``quote_type`` and ``entity`` fill the scheme's per-region
     controls for the region's label (Choices for Claims, TextArea for Speakers and Targets).
     """
-    from claimset.scheme import load_scheme
+    from claimset.scheme import default_scheme
 
-    scheme = load_scheme()
+    scheme = scheme or default_scheme()
     where = {"start": start, "end": end}
     items: list[dict[str, Any]] = [
         {

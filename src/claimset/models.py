@@ -1,8 +1,10 @@
-"""pandera models of the dataset tables; allowed values come from the scheme.
+"""pandera models of the dataset tables; the allowed values a scheme decides are added per scheme.
 
 Each model is ``strict`` (no column missing, none extra) and ``coerce`` (types are cast, and a value
 that cannot be cast is a failure). Column names are referenced through the models elsewhere in the
-code (``SpansModel.start``), never as string literals.
+code (``SpansModel.start``), never as string literals. The models hold what every claimset dataset
+shares; :func:`table_schema` adds the closed vocabularies of one scheme (span labels, relation
+types, quote types), since each dataset is validated under the scheme it records.
 """
 
 from __future__ import annotations
@@ -15,12 +17,10 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from claimset.codes import RejectReason, Repair
-from claimset.scheme import load_scheme
+from claimset.scheme import Scheme
 
-SCHEME = load_scheme()
 SHA256 = r"^[0-9a-f]{64}$"
 STATUSES = ("submitted", "cancelled")
-QUOTE_TYPES = SCHEME.allowed_values("quote_type")
 
 
 _REPAIR_CODE = "(?:" + "|".join(re.escape(code) for code in Repair) + ")"
@@ -67,11 +67,11 @@ class SpansModel(pa.DataFrameModel):
     annotation_id: Series[int]
     doc_id: Series[str]
     region_id: Series[str]
-    label: Series[str] = pa.Field(isin=SCHEME.span_labels)
+    label: Series[str]  # isin the scheme's span labels, see table_schema
     start: Series[int] = pa.Field(ge=0)
     end: Series[int] = pa.Field(ge=1)
     text: Series[str] = pa.Field(str_length={"min_value": 1})
-    quote_type: Series[str] = pa.Field(nullable=True, isin=QUOTE_TYPES)
+    quote_type: Series[str] = pa.Field(nullable=True)  # isin the scheme's quote types, see table_schema
     entity: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1})
     prefix: Series[str]
     suffix: Series[str]
@@ -98,7 +98,7 @@ class RelationsModel(pa.DataFrameModel):
     doc_id: Series[str]
     head_span_id: Series[str]
     tail_span_id: Series[str]
-    type: Series[str] = pa.Field(isin=SCHEME.relation_types)
+    type: Series[str]  # isin the scheme's relation types, see table_schema
 
     class Config:
         strict = True
@@ -136,3 +136,18 @@ ROW_KEYS: dict[str, str] = {
     "relations": RelationsModel.relation_id,
     "rejects": RejectsModel.region_id,
 }
+
+
+def table_schema(name: str, scheme: Scheme) -> pa.DataFrameSchema:
+    """The pandera schema of table ``name`` under ``scheme``: the model plus the scheme's closed vocabularies."""
+    schema = MODELS[name].to_schema()
+    for column, allowed in _vocabularies(scheme).get(name, {}).items():
+        schema = schema.update_column(column, checks=[*schema.columns[column].checks, pa.Check.isin(allowed)])
+    return schema
+
+
+def _vocabularies(scheme: Scheme) -> dict[str, dict[str, tuple[str, ...]]]:
+    return {
+        "spans": {SpansModel.label: scheme.span_labels, SpansModel.quote_type: scheme.allowed_values("quote_type")},
+        "relations": {RelationsModel.type: scheme.relation_types},
+    }

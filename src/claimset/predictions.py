@@ -34,12 +34,9 @@ import pyarrow.parquet as pq
 from pandera.typing import Series
 
 from claimset.errors import ClaimsetError
-from claimset.scheme import load_scheme
+from claimset.scheme import Scheme, default_scheme
 from claimset.tables import atomic_path
 
-SCHEME = load_scheme()
-STANCES: tuple[str, ...] = SCHEME.stances
-QUOTE_TYPES: tuple[str, ...] = SCHEME.allowed_values("quote_type")
 DEFAULT_STANCE = "about"
 
 RECORD_KEYS = frozenset({"doc_id", "claim", "speaker", "cue", "targets", "quote_type"})
@@ -74,7 +71,7 @@ class PredictedClaimsModel(pa.DataFrameModel):
     doc_id: Series[str] = pa.Field(str_length={"min_value": 1})
     start: Series[int] = pa.Field(ge=0)
     end: Series[int] = pa.Field(ge=1)
-    quote_type: Series[str] = pa.Field(nullable=True, isin=QUOTE_TYPES)
+    quote_type: Series[str] = pa.Field(nullable=True)  # isin the scheme's quote types: see _schema
     speaker_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
     speaker_end: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
     speaker_entity: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1})
@@ -110,7 +107,7 @@ class PredictedTargetsModel(pa.DataFrameModel):
     start: Series[int] = pa.Field(ge=0)
     end: Series[int] = pa.Field(ge=1)
     entity: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1})
-    stance: Series[str] = pa.Field(isin=STANCES)
+    stance: Series[str]  # isin the scheme's stances: see _schema
 
     @pa.dataframe_check(error="target start < end")
     @classmethod
@@ -238,9 +235,20 @@ def _flatten(source: str, rows: Iterable[tuple[int, Any]]) -> tuple[list[dict[st
     return claims, targets
 
 
-def _validate(model: type[pa.DataFrameModel], frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def _schema(model: type[pa.DataFrameModel], scheme: Scheme) -> pa.DataFrameSchema:
+    """The model's schema with the closed vocabularies of ``scheme`` (quote types, stances)."""
+    schema = model.to_schema()
+    allowed = {C.quote_type: scheme.allowed_values("quote_type")} if model is PredictedClaimsModel \
+        else {T.stance: scheme.stances}
+    for column, values in allowed.items():
+        schema = schema.update_column(column, checks=[*schema.columns[column].checks, pa.Check.isin(values)])
+    return schema
+
+
+def _validate(model: type[pa.DataFrameModel], frame: pd.DataFrame, source: str, scheme: Scheme) -> pd.DataFrame:
     try:
-        return model.validate(frame, lazy=True)
+        validated: pd.DataFrame = _schema(model, scheme).validate(frame, lazy=True)
+        return validated
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         case = cases[cases["index"].notna()].head(1)
@@ -276,12 +284,14 @@ def _check_offsets(source: str, frame: pd.DataFrame, lengths: Mapping[str, int],
                             f"{bad[C.doc_id]!r} ({lengths[bad[C.doc_id]]} code points)")
 
 
-def load_predictions(path: Path, documents: Mapping[str, str]) -> Predictions:
-    """Read, validate and flatten a predictions file; ``documents`` maps doc_id to its text."""
+def load_predictions(path: Path, documents: Mapping[str, str], scheme: Scheme | None = None) -> Predictions:
+    """Read, validate and flatten a predictions file; ``documents`` maps doc_id to its text, and
+    ``scheme`` (the gold's; by default claimset's) gives the allowed quote types and stances."""
+    scheme = scheme or default_scheme()
     source = str(path)
     claim_rows, target_rows = _flatten(source, _raw_records(path))
-    claims = _validate(PredictedClaimsModel, _frame(claim_rows, CLAIM_COLUMNS), source)
-    targets = _validate(PredictedTargetsModel, _frame(target_rows, TARGET_COLUMNS), source)
+    claims = _validate(PredictedClaimsModel, _frame(claim_rows, CLAIM_COLUMNS), source, scheme)
+    targets = _validate(PredictedTargetsModel, _frame(target_rows, TARGET_COLUMNS), source, scheme)
     lengths = {doc_id: len(text) for doc_id, text in documents.items()}
     _check_offsets(source, claims, lengths, "claim", C.start, C.end)
     _check_offsets(source, claims, lengths, "speaker", C.speaker_start, C.speaker_end)

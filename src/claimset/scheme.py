@@ -1,14 +1,22 @@
-"""The annotation scheme (``schema/scheme.yaml``) and what is generated from it.
+"""The annotation scheme and what is generated from it.
 
 The scheme is the single source of truth for label names, relation types and per-region attributes.
 The Label Studio labeling config and the allowed values the validators check are derived from it.
+
+Where a scheme comes from: a project's editable ``schema/scheme.yaml`` (what ``claimset init``
+writes), a dataset folder's own record of the scheme it was made under (see
+:mod:`claimset.dataset`), or the default that ships inside the package (:func:`default_scheme`,
+read with :mod:`importlib.resources`, never through the source tree). Nothing is read at import.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +24,10 @@ import yaml
 
 from claimset.errors import ClaimsetError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SCHEME_PATH = REPO_ROOT / "schema" / "scheme.yaml"
-DEFAULT_CONFIG_PATH = REPO_ROOT / "schema" / "label-config.xml"
+# A project's scheme and its generated Label Studio config, relative to the project folder.
+PROJECT_SCHEME = Path("schema") / "scheme.yaml"
+PROJECT_CONFIG = Path("schema") / "label-config.xml"
+PACKAGED_SCHEME = "data/scheme.yaml"  # inside the claimset package: a copy of this repository's schema/scheme.yaml
 
 # The relation types the toolkit's code relies on (claims table, scoring, agreement, baseline); every
 # label name is derived from them through the scheme.
@@ -66,6 +75,8 @@ class Scheme:
     spans: tuple[SpanLabel, ...]
     relations: tuple[RelationType, ...]
     attributes: tuple[Attribute, ...]
+    sha256: str = ""  # of the scheme's content (canonical JSON of the parsed YAML), not of its formatting
+    source: str = ""  # the YAML text it was read from, recorded verbatim in every dataset written under it
 
     @property
     def span_labels(self) -> tuple[str, ...]:
@@ -90,6 +101,19 @@ class Scheme:
         rel = self.relation(SPEAKER_RELATION)
         assert rel is not None  # guaranteed by _check_consistency
         return rel.head
+
+    @property
+    def speaker_label(self) -> str:
+        return self.label_of_role(SPEAKER_RELATION)
+
+    @property
+    def cue_label(self) -> str:
+        return self.label_of_role(CUE_RELATION)
+
+    @property
+    def target_label(self) -> str:
+        """The tail label of the stance relations (the first one's)."""
+        return self.label_of_role(self.stances[0])
 
     def relation(self, value: str) -> RelationType | None:
         return next((rel for rel in self.relations if rel.value == value), None)
@@ -122,8 +146,11 @@ def _require(mapping: dict[str, Any], key: str, where: str) -> Any:
     return mapping[key]
 
 
-def parse_scheme(data: dict[str, Any], where: str = "scheme") -> Scheme:
-    """Build a :class:`Scheme` from the parsed YAML mapping, checking its internal consistency."""
+def parse_scheme(data: dict[str, Any], where: str = "scheme", source: str = "") -> Scheme:
+    """Build a :class:`Scheme` from the parsed YAML mapping, checking its internal consistency.
+
+    ``source`` is the YAML text the mapping was parsed from, kept so that datasets can record it.
+    """
     labels = _require(data, "labels", where)
     spans = tuple(
         SpanLabel(
@@ -165,9 +192,17 @@ def parse_scheme(data: dict[str, Any], where: str = "scheme") -> Scheme:
         spans=spans,
         relations=relations,
         attributes=attributes,
+        sha256=content_sha256(data),
+        source=source,
     )
     _check_consistency(scheme, where)
     return scheme
+
+
+def content_sha256(data: Any) -> str:
+    """SHA-256 of a parsed scheme's content: key order and YAML formatting do not change it."""
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _check_consistency(scheme: Scheme, where: str) -> None:
@@ -185,27 +220,81 @@ def _check_consistency(scheme: Scheme, where: str) -> None:
         required = scheme.relation(value)
         if required is None or required.head != scheme.relations[0].head:
             raise ClaimsetError(f"{where}: relation '{value}' from the claim label is required by the toolkit")
+    if not any(rel.head == scheme.relations[0].head for rel in scheme.relations if rel.stance):
+        raise ClaimsetError(f"{where}: a stance relation from the claim label is required by the toolkit")
     hotkeys = [s.hotkey for s in scheme.spans if s.hotkey]
     if len(hotkeys) != len(set(hotkeys)):
         raise ClaimsetError(f"{where}: two labels share a hotkey")
 
 
-@functools.cache
-def _load_cached(path: Path) -> Scheme:
+def scheme_from_text(text: str, where: str) -> Scheme:
+    """Parse and check a scheme given as YAML text; ``where`` names its origin in error messages."""
+    return _parse_cached(text, where)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_cached(text: str, where: str) -> Scheme:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ClaimsetError(f"{path}: cannot read scheme: {exc.strerror}") from exc
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ClaimsetError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+        raise ClaimsetError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):
-        raise ClaimsetError(f"{path}: expected a mapping at the top level")
-    return parse_scheme(data, str(path))
+        raise ClaimsetError(f"{where}: expected a mapping at the top level")
+    return parse_scheme(data, where, source=text)
 
 
 def load_scheme(path: Path | None = None) -> Scheme:
-    """Load and check the scheme; by default ``schema/scheme.yaml`` of this repository."""
-    return _load_cached((path or DEFAULT_SCHEME_PATH).resolve())
+    """Load and check the scheme file at ``path``; without one, the default that ships with claimset."""
+    if path is None:
+        return default_scheme()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ClaimsetError(f"{path}: cannot read scheme: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ClaimsetError(f"{path}: cannot read scheme: not UTF-8 text ({exc.reason})") from exc
+    return scheme_from_text(text, str(path))
+
+
+def default_scheme() -> Scheme:
+    """The scheme that ships inside the package (the claimset scheme, version as in the file)."""
+    text = resources.files("claimset").joinpath(PACKAGED_SCHEME).read_text(encoding="utf-8")
+    return scheme_from_text(text, f"claimset/{PACKAGED_SCHEME}")
+
+
+def project_scheme(path: Path | None = None) -> Scheme:
+    """The scheme a command run inside a project uses: ``path`` if given, else the project's own
+    ``schema/scheme.yaml`` (relative to the working folder) if there is one, else the packaged default."""
+    if path is not None:
+        return load_scheme(path)
+    return load_scheme(PROJECT_SCHEME) if PROJECT_SCHEME.is_file() else default_scheme()
+
+
+def _config_beside(scheme_file: Path | None) -> tuple[Scheme, Path]:
+    """A project's scheme and the path of the label config generated from it (beside the scheme file)."""
+    path = scheme_file or PROJECT_SCHEME
+    if not path.is_file():
+        raise ClaimsetError(f"{path}: no scheme file here; run 'claimset init' or pass --scheme FILE")
+    return load_scheme(path), path.with_name(PROJECT_CONFIG.name)
+
+
+def check_label_config(scheme_file: Path | None = None) -> Path:
+    """Raise unless the label config beside the project's scheme file is what the scheme generates; its path."""
+    scheme, config = _config_beside(scheme_file)
+    current = config.read_text(encoding="utf-8") if config.is_file() else ""
+    if current != label_config_xml(scheme):
+        raise ClaimsetError(f"{config} is stale: run 'claimset scheme --write'")
+    return config
+
+
+def write_label_config(scheme_file: Path | None = None) -> Path:
+    """(Re)generate the label config beside the project's scheme file; its path."""
+    from claimset.tables import atomic_path
+
+    scheme, config = _config_beside(scheme_file)
+    with atomic_path(config) as tmp:
+        tmp.write_text(label_config_xml(scheme), encoding="utf-8")
+    return config
 
 
 def label_config_xml(scheme: Scheme) -> str:

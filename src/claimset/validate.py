@@ -20,8 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from claimset.codes import CrossCheck
+from claimset.dataset import resolve_scheme
 from claimset.errors import ClaimsetError
-from claimset.models import MODELS, ROW_KEYS, SCHEME, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.models import ROW_KEYS, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel, table_schema
+from claimset.scheme import Scheme
 from claimset.seeds import Document, sha256_text
 from claimset.tables import TABLES, table_path
 
@@ -70,9 +72,9 @@ class ValidationReport:
 STRUCTURAL = {"column_in_dataframe", "column_in_schema", "dtype"}
 
 
-def _schema_failures(name: str, frame: pd.DataFrame, schema: Any = None) -> tuple[pd.DataFrame | None, list[Failure]]:
+def _schema_failures(name: str, frame: pd.DataFrame, schema: Any) -> tuple[pd.DataFrame | None, list[Failure]]:
     """Validate one table (or one batch of it) lazily against its model; return the frame if usable, and failures."""
-    model = schema if schema is not None else MODELS[name]
+    model = schema
     try:
         return model.validate(frame, lazy=True), []
     except pandera.errors.SchemaErrors as exc:
@@ -95,7 +97,8 @@ BATCH_ROWS = 65_536  # rows of spans, relations and rejects validated at once
 DOCUMENT_BATCH_ROWS = 1_024  # documents are long: fewer rows at once
 
 
-def validate_dataset(directory: Path, seeds: Sequence[Document] = ()) -> ValidationReport:
+def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Scheme | None = None, *,
+                     scheme_file: Path | None = None) -> ValidationReport:
     """Check every table of ``directory`` and their consistency; ``seeds`` are checked against documents.
 
     Tables are read and checked in batches of rows (:data:`BATCH_ROWS`), so memory stays bounded
@@ -105,9 +108,11 @@ def validate_dataset(directory: Path, seeds: Sequence[Document] = ()) -> Validat
     """
     if not directory.is_dir():
         raise ClaimsetError(f"{directory}: dataset directory not found")
+    if scheme is None:  # the dataset's own (scheme_file must match it), see claimset.dataset
+        scheme, _ = resolve_scheme(directory, scheme_file)
     report = ValidationReport(directory=str(directory))
     files = _open_tables(directory, report)
-    run = _BatchedValidation(directory, files, seeds)
+    run = _BatchedValidation(directory, files, seeds, scheme)
     run.run()
     for name in TABLES:
         report.failures.extend(run.schema[name])
@@ -171,7 +176,9 @@ _CROSS_ORDER = ("documents", CrossCheck.ANNOTATION_DOC_MISSING, "span_annotation
 
 
 class _BatchedValidation:
-    def __init__(self, directory: Path, files: dict[str, pq.ParquetFile], seeds: Sequence[Document]) -> None:
+    def __init__(self, directory: Path, files: dict[str, pq.ParquetFile], seeds: Sequence[Document],
+                 scheme: Scheme) -> None:
+        self.scheme = scheme
         self.directory = directory
         self.files = files
         self.seeds = seeds
@@ -211,7 +218,7 @@ class _BatchedValidation:
 
     def _schema_for(self, name: str) -> Any:
         """The table's pandera schema without its uniqueness checks, which are global (see _finish_uniqueness)."""
-        schema = MODELS[name].to_schema()
+        schema = table_schema(name, self.scheme)
         for column_name, column in schema.columns.items():
             if column.unique:
                 schema = schema.update_column(column_name, unique=False)
@@ -221,7 +228,7 @@ class _BatchedValidation:
     def _table(self, name: str) -> None:
         if name == "annotations":  # small (one row per annotator pass) and joined by most checks: read whole
             frame = self.files[name].read().to_pandas()
-            coerced, failures = _schema_failures(name, frame)
+            coerced, failures = _schema_failures(name, frame, table_schema(name, self.scheme))
             self.schema[name].extend(failures)
             self.usable[name] = coerced is not None
             if coerced is not None:
@@ -300,7 +307,7 @@ class _BatchedValidation:
             self._add("span_annotation", _span_annotation_failures(spans, self.annotations))
         if self.usable["documents"] and "documents" in self.files:
             self._add("span_text", _span_text_failures(spans, self._documents_of(spans)))
-        self._add("attributes", _attribute_failures(spans))
+        self._add("attributes", _attribute_failures(spans, self.scheme))
         labels = spans[SpansModel.label]
         for value in labels.dropna().unique():
             self.labels.setdefault(str(value), len(self.labels))
@@ -354,14 +361,14 @@ class _BatchedValidation:
         self._add(CrossCheck.RELATION_CROSS_ANNOTATION, _rows(
             present[cross], "relations", RelationsModel.relation_id, RelationsModel.annotation_id,
             CrossCheck.RELATION_CROSS_ANNOTATION, "joins spans outside annotation {annotation_id}"))
-        allowed = pd.MultiIndex.from_tuples([(r.value, r.head, r.tail) for r in SCHEME.relations])
+        allowed = pd.MultiIndex.from_tuples([(r.value, r.head, r.tail) for r in self.scheme.relations])
         triples = pd.MultiIndex.from_arrays([present[RelationsModel.type].astype(object),
                                              present["head_label"].astype(object),
                                              present["tail_label"].astype(object)])
         self._add(CrossCheck.RELATION_WRONG_LABELS, _rows(
             present[~triples.isin(allowed)], "relations", RelationsModel.relation_id, RelationsModel.type,
             CrossCheck.RELATION_WRONG_LABELS, "{type} joins {head_label} -> {tail_label}"))
-        limits = {r.value: i for i, r in enumerate(SCHEME.relations) if r.max_per_head}
+        limits = {r.value: i for i, r in enumerate(self.scheme.relations) if r.max_per_head}
         type_codes = relations[RelationsModel.type].map(limits)
         limited = type_codes.notna().to_numpy() & relations[RelationsModel.head_span_id].notna().to_numpy()
         if limited.any():
@@ -422,14 +429,14 @@ class _BatchedValidation:
         hashes, types = hashes[order], types[order]
         starts = np.flatnonzero(_first_of_runs(hashes, types))
         sizes = np.diff(np.append(starts, hashes.size))
-        limits = np.array([r.max_per_head or 0 for r in SCHEME.relations])
+        limits = np.array([r.max_per_head or 0 for r in self.scheme.relations])
         over = starts[sizes > limits[types[starts]]]
         if over.size == 0:
             return
         over_keys = set(zip(hashes[over].tolist(), types[over].tolist(), strict=True))
         over_hashes = np.unique(hashes[over])
         rows: dict[tuple[str, str], int] = {}
-        names = [r.value for r in SCHEME.relations]
+        names = [r.value for r in self.scheme.relations]
         for batch in self.files["relations"].iter_batches(
                 batch_size=BATCH_ROWS, columns=[RelationsModel.head_span_id, RelationsModel.type]):
             frame = batch.to_pandas().dropna()
@@ -438,7 +445,7 @@ class _BatchedValidation:
                                          _hash(frame[RelationsModel.head_span_id]), strict=True):
                 if rel_type in names and (int(h), names.index(rel_type)) in over_keys:
                     rows[(head, rel_type)] = rows.get((head, rel_type), 0) + 1
-        limit_of = {r.value: r.max_per_head for r in SCHEME.relations}
+        limit_of = {r.value: r.max_per_head for r in self.scheme.relations}
         over_frame = pd.DataFrame(
             [(head, rel_type, n) for (head, rel_type), n in sorted(rows.items()) if n > (limit_of[rel_type] or 0)],
             columns=[RelationsModel.head_span_id, RelationsModel.type, "n"])
@@ -592,11 +599,11 @@ def _bytes_equal(data: Array, lo: Array, hi: Array, texts: pd.Series) -> Array:
     return np.asarray(equal, dtype=bool)
 
 
-def _attribute_failures(spans: pd.DataFrame) -> list[Failure]:
+def _attribute_failures(spans: pd.DataFrame, scheme: Scheme) -> list[Failure]:
     failures: list[Failure] = []
-    for name in SCHEME.attribute_names:
-        takes = [attr.label for attr in SCHEME.attributes if attr.name == name]
-        required = [attr.label for attr in SCHEME.attributes if attr.name == name and attr.required]
+    for name in scheme.attribute_names:
+        takes = [attr.label for attr in scheme.attributes if attr.name == name]
+        required = [attr.label for attr in scheme.attributes if attr.name == name and attr.required]
         values = spans[name]
         missing = spans[SpansModel.label].isin(required) & values.isna()
         failures += _rows(spans[missing], "spans", SpansModel.span_id, name, CrossCheck.ATTRIBUTE_MISSING,

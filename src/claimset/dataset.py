@@ -1,0 +1,223 @@
+"""A claimset dataset folder, read through one door: :func:`load` returns a :class:`Dataset`.
+
+A dataset folder holds the Parquet tables of :mod:`claimset.tables` plus ``claims.parquet``
+(:mod:`claimset.claims`), and describes itself: ``scheme.yaml`` is the scheme it was made under,
+verbatim, and ``claimset.json`` records that scheme's name, version and content hash, and the claimset
+version that wrote the folder. Every command that reads a dataset uses its own scheme; a scheme given
+on top (``--scheme``) must be the same one, or the command stops with a one-line error naming both.
+A folder without that record is read under the default scheme, with a warning.
+
+Offsets in every table are Unicode code points, half-open, into ``documents.text``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from claimset import __version__
+from claimset.claims import CLAIMS, derive_claims
+from claimset.errors import ClaimsetError
+from claimset.scheme import Scheme, default_scheme, load_scheme, scheme_from_text
+from claimset.seeds import Document
+from claimset.tables import TABLES, table_path, write_table
+from claimset.transaction import replace_folder
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from claimset.validate import ValidationReport
+
+T = TypeVar("T")
+
+MANIFEST = "claimset.json"
+SCHEME_FILE = "scheme.yaml"
+FORMAT = "claimset-dataset"
+FORMAT_VERSION = 1
+REQUIRED = ("documents", "annotations", "spans", "relations")  # what makes a folder a claimset dataset
+
+
+class NoRecordWarning(UserWarning):
+    """A dataset folder without ``claimset.json`` is read under the default scheme."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``claimset.json`` records about a dataset folder."""
+
+    claimset_version: str
+    scheme_name: str
+    scheme_version: int
+    scheme_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "claimset_version": self.claimset_version,
+                "scheme": {"name": self.scheme_name, "version": self.scheme_version, "sha256": self.scheme_sha256,
+                           "file": SCHEME_FILE}}
+
+
+def write_record(directory: Path, scheme: Scheme) -> None:
+    """Record in ``directory`` the scheme it is written under and the claimset version writing it."""
+    (directory / SCHEME_FILE).write_text(scheme.source, encoding="utf-8")
+    manifest = Manifest(__version__, scheme.name, scheme.version, scheme.sha256)
+    (directory / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def read_record(directory: Path) -> tuple[Manifest, Scheme] | None:
+    """The manifest and recorded scheme of ``directory``; None when it has no ``claimset.json``."""
+    path = directory / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        recorded = data["scheme"]
+        manifest = Manifest(str(data["claimset_version"]), str(recorded["name"]), int(recorded["version"]),
+                            str(recorded["sha256"]))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ClaimsetError(f"{path}: not a readable claimset dataset record ({type(exc).__name__}: {exc})") from exc
+    if data.get("format") != FORMAT:
+        raise ClaimsetError(f"{path}: not a claimset dataset record (format {data.get('format')!r})")
+    scheme_path = directory / SCHEME_FILE
+    try:
+        text = scheme_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ClaimsetError(f"{scheme_path}: the dataset's scheme cannot be read ({exc})") from exc
+    scheme = scheme_from_text(text, str(scheme_path))
+    if scheme.sha256 != manifest.scheme_sha256:
+        raise ClaimsetError(f"{scheme_path}: does not match {MANIFEST} (sha256 {scheme.sha256[:12]} recorded as "
+                            f"{manifest.scheme_sha256[:12]}); the dataset was edited by hand")
+    return manifest, scheme
+
+
+def _describe(scheme: Scheme, where: str) -> str:
+    return f"{where} '{scheme.name}' version {scheme.version} (sha256 {scheme.sha256[:12]})"
+
+
+def resolve_scheme(directory: Path, scheme_file: Path | None = None) -> tuple[Scheme, Manifest | None]:
+    """The scheme to read ``directory`` under, and its manifest.
+
+    The dataset's recorded scheme; ``scheme_file``, if given, must have the same content. Without a
+    record: ``scheme_file``, else the default scheme, with a :class:`NoRecordWarning`.
+    """
+    record = read_record(directory)
+    given = load_scheme(scheme_file) if scheme_file is not None else None
+    if record is None:
+        scheme = given or default_scheme()
+        warnings.warn(f"{directory}: no {MANIFEST} (written before claimset 0.2?); reading it under "
+                      f"{_describe(scheme, 'scheme')}", NoRecordWarning, stacklevel=2)
+        return scheme, None
+    manifest, recorded = record
+    if given is not None and given.sha256 != recorded.sha256:
+        raise ClaimsetError(f"{directory} was made under {_describe(recorded, 'scheme')}, but {scheme_file} is "
+                            f"{_describe(given, 'scheme')}")
+    return recorded, manifest
+
+
+@dataclass
+class Dataset:
+    """The tables of a dataset folder as Arrow, under the dataset's own scheme.
+
+    ``dataset.table("spans")`` is a ``pyarrow.Table`` cast to the declared schema;
+    ``dataset.to_pandas("spans")`` and ``dataset.to_polars("spans")`` convert it; ``dataset.claims``
+    is the claims table derived afresh from the tables (:mod:`claimset.claims`), whatever
+    ``claims.parquet`` holds.
+    """
+
+    path: Path
+    scheme: Scheme
+    manifest: Manifest | None = None
+    _tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
+
+    def table(self, name: str) -> pa.Table:
+        if name not in self._tables:
+            self._tables[name] = _read(self.path, name)
+        return self._tables[name]
+
+    def to_pandas(self, name: str) -> pd.DataFrame:
+        frame: pd.DataFrame = self.table(name).to_pandas()
+        return frame
+
+    def to_polars(self, name: str) -> pl.DataFrame:
+        import polars as pl
+
+        frame = pl.from_arrow(self.table(name))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    @cached_property
+    def claims(self) -> pa.Table:
+        return derive_claims(self.table("documents"), self.table("annotations"), self.table("spans"),
+                             self.table("relations"), self.scheme)
+
+
+def load(path: Path | str, scheme_file: Path | None = None) -> Dataset:
+    """Open the dataset folder at ``path`` (see :class:`Dataset`); ``scheme_file`` is an optional scheme
+    file that must match the dataset's own. Raises :class:`ClaimsetError` for a folder that is not a dataset."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ClaimsetError(f"{directory}: dataset directory not found")
+    missing = [name for name in REQUIRED if not table_path(directory, name).exists()]
+    if missing:
+        raise ClaimsetError(f"{directory}: not a claimset dataset ({missing[0]}.parquet not found)")
+    scheme, manifest = resolve_scheme(directory, scheme_file)
+    return Dataset(directory, scheme, manifest)
+
+
+_SCHEMAS: dict[str, pa.Schema] = {**TABLES, "claims": CLAIMS}
+
+
+def _read(directory: Path, name: str) -> pa.Table:
+    path = table_path(directory, name)
+    if not path.exists():
+        raise ClaimsetError(f"{path}: table not found")
+    try:
+        return pq.read_table(path).cast(_SCHEMAS[name])
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ClaimsetError(f"{path}: cannot read as the {name} table: {str(exc).splitlines()[0]}") from exc
+
+
+@dataclass
+class WriteResult(Generic[T]):
+    """What :func:`write_dataset` made: ``made`` is what ``fill`` returned; ``replaced`` says whether the
+    new folder was swapped in (it is not when validation failed and invalid output was not allowed)."""
+
+    made: T
+    report: ValidationReport | None
+    replaced: bool
+    claims: int  # rows of claims.parquet
+
+
+def write_dataset(out_dir: Path, fill: Callable[[Path], T], *, scheme: Scheme, seeds: Sequence[Document] = (),
+                  validate: bool = True, allow_invalid: bool = False, croissant: bool = False) -> WriteResult[T]:
+    """Write a complete dataset folder to ``out_dir`` in one atomic step (:mod:`claimset.transaction`).
+
+    ``fill`` writes the tables of :mod:`claimset.tables` into the empty staging folder it is given;
+    then come ``claims.parquet``, the scheme record and, with ``croissant``, ``croissant.json``. With
+    ``validate``, the staged folder is validated and swapped in only if it is valid, or if
+    ``allow_invalid``. An exception anywhere leaves ``out_dir`` as it was.
+    """
+    from claimset.card import write_croissant
+    from claimset.validate import validate_dataset
+
+    with replace_folder(out_dir) as staging:
+        made = fill(staging.path)
+        claims = Dataset(staging.path, scheme).claims
+        write_table(claims, table_path(staging.path, "claims"))
+        write_record(staging.path, scheme)
+        if croissant:
+            write_croissant(staging.path, staging.path / "croissant.json")
+        report = validate_dataset(staging.path, seeds, scheme) if validate else None
+        if report is not None:
+            report.directory = str(out_dir)
+            if not report.valid and not allow_invalid:
+                staging.discard()
+    return WriteResult(made, report, not staging.discarded, claims.num_rows)

@@ -1,0 +1,158 @@
+"""Writing a dataset folder as one atomic step: a complete new folder is staged, then swapped in.
+
+:func:`replace_folder` yields an empty staging folder beside the target. When the block succeeds,
+everything in the target that the new generation does not write is carried over (hard links), and
+the staging folder and the target are exchanged with one ``renameat2(RENAME_EXCHANGE)`` system call
+(Linux); where that call is missing, two renames, with the old folder kept as ``.NAME.old-*`` until the
+new one is in place, so a crash between them is undone by the next run. A reader therefore sees either
+the old dataset or the new one, never a mix; a failed or killed run leaves the target as it was.
+
+One writer at a time: a second one fails at once with a message naming the folder (an advisory
+``flock`` on ``.NAME.lock`` beside the target, released by the kernel if the holder dies). Staging
+folders left by killed runs are removed by the next writer.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from claimset.errors import ClaimsetError
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@dataclass
+class Staging:
+    """The folder being written; :meth:`discard` drops it, leaving the target untouched."""
+
+    path: Path
+    discarded: bool = False
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+@contextmanager
+def replace_folder(target: Path) -> Iterator[Staging]:
+    """Yield a fresh staging folder; on success (and unless discarded) it becomes ``target`` atomically."""
+    if target.exists() and not target.is_dir():
+        raise ClaimsetError(f"{target}: exists and is not a folder; give a folder for the dataset")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ClaimsetError(f"{parent}: cannot create folder: {exc.strerror}") from exc
+    with _exclusive(target):
+        _recover(target)
+        staging = Staging(Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=parent)))
+        try:
+            yield staging
+            if not staging.discarded:
+                _carry_over(target, staging.path)
+                _swap(staging.path, target)
+        finally:
+            shutil.rmtree(staging.path, ignore_errors=True)
+
+
+@contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    lock_path = target.parent / f".{target.name}.lock"
+    fd = _lock(lock_path)
+    if fd is None:
+        raise ClaimsetError(f"{target}: another claimset process is writing this dataset; "
+                            "run again when it has finished")
+    try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)  # while still held: the next writer creates a fresh one
+        os.close(fd)
+
+
+def _lock(lock_path: Path) -> int | None:
+    """An fd holding an exclusive flock on ``lock_path``, or None if another process holds it."""
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder we waited for removed this file: lock the new one
+
+
+def _leftovers(target: Path, kind: str) -> list[Path]:
+    return sorted(target.parent.glob(f".{target.name}.{kind}-*"))
+
+
+def _recover(target: Path) -> None:
+    """Undo what a killed writer left: put back an old folder a crash left out, drop stale staging."""
+    old = _leftovers(target, "old")
+    if old and not target.exists():
+        os.rename(old[-1], target)
+        old = old[:-1]
+    for path in [*old, *_leftovers(target, "staging")]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _carry_over(target: Path, staging: Path) -> None:
+    """Link into ``staging`` every entry of ``target`` the new generation did not write (files of other tools)."""
+    if not target.is_dir():
+        return
+    for entry in target.iterdir():
+        destination = staging / entry.name
+        if destination.exists() or entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, destination, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(entry), str(destination))
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Make ``staging`` the target; afterwards ``staging`` holds the previous target, if there was one."""
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    if _exchange(staging, target):
+        return
+    old = target.with_name(f".{target.name}.old-{staging.name.rsplit('-', 1)[-1]}")
+    os.rename(target, old)  # a crash right after this leaves no target: _recover puts ``old`` back
+    os.rename(staging, target)
+    os.rename(old, staging)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths with renameat2(RENAME_EXCHANGE); False where the system lacks it."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
