@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from claimset.errors import ClaimsetError
+from claimset.errors import ClaimsetError, ClaimsetWarning
 
 app = typer.Typer(
     name="claimset",
@@ -55,14 +55,6 @@ def main_options(
     """Build, check and score the claimset gold dataset of attributed claims."""
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
-    err.print(f"Warning: {message}", markup=False)
-
-
-warnings.showwarning = _show_warning  # library warnings (a dataset without a scheme record) as one line
-
-
 def fail(message: str) -> NoReturn:
     """Print one line to stderr and exit 1."""
     err.print(f"Error: {message}", markup=False)
@@ -71,13 +63,23 @@ def fail(message: str) -> NoReturn:
 
 @contextmanager
 def cli_errors() -> Iterator[None]:
-    """Turn library errors into a one-line message and exit code 1."""
-    try:
-        yield
-    except ClaimsetError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        fail("interrupted")
+    """Turn library errors into a one-line message and exit code 1, and library warnings into one line each."""
+    error = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ClaimsetWarning)
+        try:
+            yield
+        except ClaimsetError as exc:
+            error = str(exc)
+        except KeyboardInterrupt:
+            error = "interrupted"
+    for warning in caught:
+        if issubclass(warning.category, ClaimsetWarning):
+            err.print(f"Warning: {warning.message}", markup=False)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    if error is not None:
+        fail(error)
 
 
 def print_json(data: Any) -> None:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from claimset import __version__
 from claimset.claims import CLAIMS, derive_claims
-from claimset.errors import ClaimsetError
+from claimset.errors import ClaimsetError, ClaimsetWarning
 from claimset.scheme import Scheme, default_scheme, load_scheme, scheme_from_text
 from claimset.seeds import Document
 from claimset.tables import TABLES, table_path, write_table
@@ -46,7 +46,7 @@ FORMAT_VERSION = 1
 REQUIRED = ("documents", "annotations", "spans", "relations")  # what makes a folder a claimset dataset
 
 
-class NoRecordWarning(UserWarning):
+class NoRecordWarning(ClaimsetWarning):
     """A dataset folder without ``claimset.json`` is read under the default scheme."""
 
 

@@ -10,6 +10,10 @@ class ClaimsetError(Exception):
     """
 
 
+class ClaimsetWarning(UserWarning):
+    """Something the user should know that does not stop the command; the CLI prints it as one line."""
+
+
 class MissingExtraError(ClaimsetError):
     """An optional dependency is not installed."""
 

@@ -1,0 +1,163 @@
+"""Writes of a dataset folder are one atomic step: kills, second writers, invalid results, other files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from claimset import transaction
+from claimset.cli import app
+from claimset.errors import ClaimsetError
+from claimset.ingest import import_exports
+from claimset.transaction import replace_folder
+from lsjson import annotation, claim_with_speaker, region, task
+
+TEXT = "Lavrov accused the West of meddling.\n\nThe spokesperson said nothing."
+runner = CliRunner()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def write_export(path: Path, result: list[dict[str, object]], aid: int = 1) -> Path:
+    path.write_text(json.dumps([task(1, TEXT, [annotation(aid, result)])]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    """A valid dataset folder ``out`` beside its export."""
+    export = write_export(tmp_path / "good.json", claim_with_speaker(TEXT, "the West of meddling", "Lavrov"))
+    import_exports([export], tmp_path / "out")
+    return tmp_path / "out"
+
+
+def siblings(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.parent.iterdir() if path.name.startswith("."))
+
+
+def test_a_dataset_folder_has_every_file_of_one_generation(good: Path) -> None:
+    assert sorted(snapshot(good)) == ["annotations.parquet", "claims.parquet", "claimset.json", "documents.parquet",
+                                      "rejects.parquet", "relations.parquet", "scheme.yaml", "spans.parquet"]
+    assert siblings(good) == []  # no staging folder, no lock left
+
+
+def test_an_invalid_import_leaves_the_old_dataset_and_exits_1(good: Path, tmp_path: Path) -> None:
+    before = snapshot(good)
+    claim_only = write_export(tmp_path / "invalid.json", [region("c", TEXT, 7, 35, "Claim")], aid=2)  # no quote_type
+    result = runner.invoke(app, ["import", str(claim_only), "--out", str(good)])
+    assert result.exit_code == 1
+    assert "attribute_missing" in result.output and "left as it was" in result.output
+    assert snapshot(good) == before and siblings(good) == []
+    result = runner.invoke(app, ["import", str(claim_only), "--out", str(good), "--allow-invalid"])
+    assert result.exit_code == 1 and "was replaced by this invalid dataset" in result.output
+    assert snapshot(good) != before
+
+
+def test_files_of_other_tools_survive_a_rewrite(good: Path, tmp_path: Path) -> None:
+    (good / "NOTES.md").write_text("kept", encoding="utf-8")
+    (good / "extra").mkdir()
+    (good / "extra" / "x.txt").write_text("kept too", encoding="utf-8")
+    import_exports([tmp_path / "good.json"], good)
+    assert (good / "NOTES.md").read_text(encoding="utf-8") == "kept"
+    assert (good / "extra" / "x.txt").read_text(encoding="utf-8") == "kept too"
+
+
+def test_the_two_rename_fallback_gives_the_same_folder(good: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot(good)
+    monkeypatch.setattr(transaction, "_exchange", lambda a, b: False)
+    import_exports([tmp_path / "good.json"], good)
+    assert snapshot(good) == before and siblings(good) == []
+
+
+def test_a_crash_between_the_fallback_renames_is_undone_by_the_next_writer(good: Path) -> None:
+    before = snapshot(good)
+    old = good.with_name(f".{good.name}.old-abc123")
+    good.rename(old)  # what a kill right after the first rename leaves
+    stale = good.with_name(f".{good.name}.staging-def456")
+    stale.mkdir()
+    with replace_folder(good) as staging:
+        assert snapshot(good) == before  # restored before anything else
+        staging.discard()
+    assert snapshot(good) == before and siblings(good) == []
+
+
+def test_a_second_writer_fails_at_once_with_a_message(good: Path) -> None:
+    with replace_folder(good), pytest.raises(ClaimsetError, match="another claimset process is writing"):
+        with replace_folder(good):
+            pass
+    assert siblings(good) == []
+
+
+def test_a_second_writer_process_gets_a_one_line_error(good: Path, tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from claimset.transaction import replace_folder
+            with replace_folder(Path({str(good)!r})) as staging:
+                print("holding", flush=True)
+                sys.stdin.readline()
+                staging.discard()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        result = subprocess.run([str(Path(sys.executable).parent / "claimset"), "import", str(tmp_path / "good.json"),
+                                 "--out", str(good)], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1 and "another claimset process is writing this dataset" in result.stderr
+    finally:
+        holder.communicate("go\n", timeout=60)
+    assert holder.returncode == 0
+
+
+def test_kill_9_mid_write_leaves_the_old_dataset_and_the_next_run_cleans_up(good: Path, tmp_path: Path) -> None:
+    before = snapshot(good)
+    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        import claimset.dataset
+        from claimset.ingest import import_exports
+
+        def die(*args, **kwargs):  # the tables and claims are staged: die before the record and the swap
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        claimset.dataset.write_record = die
+        import_exports([Path({str(tmp_path / "good.json")!r})], Path({str(good)!r}))
+    """)], timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert snapshot(good) == before
+    assert [name.split("-")[0] for name in siblings(good)] == [".out.lock", ".out.staging"]
+    import_exports([tmp_path / "good.json"], good)
+    assert snapshot(good) == before and siblings(good) == []
+
+
+def test_import_out_pointing_at_a_file_is_one_line(tmp_path: Path) -> None:
+    export = write_export(tmp_path / "good.json", claim_with_speaker(TEXT, "the West of meddling", "Lavrov"))
+    target = tmp_path / "a-file"
+    target.write_text("x", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(export), "--out", str(target)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "exists and is not a folder" in result.output and target.read_text(encoding="utf-8") == "x"
+
+
+def test_lock_file_is_unlinked_by_its_holder_only(good: Path) -> None:
+    lock = good.with_name(f".{good.name}.lock")
+    with replace_folder(good) as staging:
+        assert lock.exists()
+        staging.discard()
+    assert not lock.exists()
+    os.close(os.open(lock, os.O_CREAT | os.O_RDWR))  # a stale lock file a killed writer left
+    with replace_folder(good) as staging:  # is not held by anyone: taken over
+        staging.discard()
+    assert not lock.exists()
