@@ -89,7 +89,7 @@ def test_a_matching_scheme_file_is_accepted(gold: Path) -> None:
 
 def test_a_different_scheme_file_is_refused_naming_both_versions(gold: Path, tmp_path: Path) -> None:
     other = scheme_file(tmp_path, version=2)
-    with pytest.raises(ClaimsetError, match="version 1 .* but .* version 2") as info:
+    with pytest.raises(ClaimsetError, match=r"version 1 .* but .* version 2") as info:
         claimset.load(gold, other)
     assert "\n" not in str(info.value)
     for command in (["validate", str(gold)], ["stats", str(gold)], ["agree", str(gold)],

@@ -93,9 +93,10 @@ def test_a_crash_between_the_fallback_renames_is_undone_by_the_next_writer(good:
 
 
 def test_a_second_writer_fails_at_once_with_a_message(good: Path) -> None:
-    with replace_folder(good), pytest.raises(ClaimsetError, match="another claimset process is writing"):
-        with replace_folder(good):
+    with replace_folder(good) as staging:
+        with pytest.raises(ClaimsetError, match="another claimset process is writing"), replace_folder(good):
             pass
+        staging.discard()
     assert siblings(good) == []
 
 
