@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import claimset
@@ -167,3 +169,71 @@ def test_stats_on_a_table_missing_a_column_or_with_wrong_types_is_one_line(gold:
     pq.write_table(as_text, gold / "spans.parquet")
     result = runner.invoke(app, ["stats", str(gold)])
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "spans.parquet" in result.output
+
+
+def reference_claims(tables: dict[str, list[dict[str, object]]], stances: tuple[str, ...]) -> list[dict[str, object]]:
+    """The claims rule written out row by row, independently of claimset.claims."""
+    annotator = {a["annotation_id"]: a["annotator"] for a in tables["annotations"] if a["status"] == "submitted"}
+    published = {d["doc_id"]: d["published"] for d in tables["documents"]}
+    spans = {s["span_id"]: s for s in tables["spans"] if s["annotation_id"] in annotator}
+
+    def mention(span: dict[str, object] | None) -> dict[str, object]:
+        keys = ("span_id", "start", "end", "text", "entity")
+        return {key: (span[key] if span else None) for key in keys}
+
+    rows = []
+    for claim in sorted((s for s in spans.values() if s["label"] == "Claim"),
+                        key=lambda s: (s["doc_id"], s["start"], s["end"], s["span_id"])):
+        def tails(kind: str, claim: dict[str, object] = claim) -> list[dict[str, object]]:
+            return [spans[r["tail_span_id"]] for r in tables["relations"]  # type: ignore[index]
+                    if r["head_span_id"] == claim["span_id"] and r["type"] == kind and r["tail_span_id"] in spans]
+
+        def first(kind: str) -> dict[str, object] | None:
+            found = tails(kind)
+            return min(found, key=lambda span: (span["start"], span["end"], span["span_id"])) if found else None
+
+        speaker, cue = mention(first("said_by")), mention(first("cued_by"))
+        targets = sorted(({**mention(t), "stance": kind} for kind in stances for t in tails(kind)),
+                         key=lambda t: (t["start"], t["end"], t["stance"]))
+        rows.append({
+            "claim_id": claim["span_id"], "doc_id": claim["doc_id"], "published": published.get(claim["doc_id"]),
+            "annotation_id": claim["annotation_id"], "annotator": annotator[claim["annotation_id"]],
+            "start": claim["start"], "end": claim["end"], "text": claim["text"], "quote_type": claim["quote_type"],
+            **{f"speaker_{k}": v for k, v in speaker.items()},
+            **{f"cue_{k}": v for k, v in cue.items() if k != "entity"}, "targets": targets,
+        })
+    return rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_the_columnar_claims_equal_the_rule_written_out(data: st.DataObject) -> None:
+    from claimset.claims import derive_claims
+    from claimset.scheme import default_scheme
+    from claimset.tables import TABLES
+
+    n_spans = data.draw(st.integers(0, 12))
+    labels = ["Claim", "Speaker", "Cue", "Target"]
+    spans = [{"span_id": f"{a}:r{i}", "annotation_id": a, "doc_id": f"d{a % 2}", "region_id": f"r{i}",
+              "label": data.draw(st.sampled_from(labels)), "start": (s := data.draw(st.integers(0, 5))),
+              "end": s + data.draw(st.integers(1, 3)), "text": "x",
+              "quote_type": data.draw(st.sampled_from([None, "direct"])),
+              "entity": data.draw(st.sampled_from([None, "E"])), "prefix": "", "suffix": "", "offset_repair": None}
+             for i in range(n_spans) for a in [data.draw(st.integers(1, 3))]]
+    kinds = ["said_by", "cued_by", "against", "supports", "about"]
+    relations = [{"relation_id": f"rel{i}", "annotation_id": 1, "doc_id": "d1",
+                  "head_span_id": data.draw(st.sampled_from([s["span_id"] for s in spans] + ["9:zz"])),
+                  "tail_span_id": data.draw(st.sampled_from([s["span_id"] for s in spans] + ["9:zz"])),
+                  "type": data.draw(st.sampled_from(kinds))}
+                 for i in range(data.draw(st.integers(0, 15)))] if spans else []
+    annotations = [{"annotation_id": a, "task_id": a, "doc_id": f"d{a % 2}", "annotator": f"ls-user-{a}",
+                    "status": "cancelled" if a == 3 else "submitted", "ground_truth": False, "created_at": None,
+                    "updated_at": None, "lead_time": None, "n_regions": 0, "n_relations": 0} for a in (1, 2, 3)]
+    documents = [{"doc_id": "d0", "published": None, "source_file": "", "text": "x" * 9, "text_sha256": "0" * 64},
+                 {"doc_id": "d1", "published": None, "source_file": "", "text": "x" * 9, "text_sha256": "0" * 64}]
+    rows = {"documents": documents, "annotations": annotations, "spans": spans, "relations": relations}
+    tables = {name: pa.Table.from_pylist(value, schema=TABLES[name]) for name, value in rows.items()}
+    stances = default_scheme().stances
+    derived = derive_claims(tables["documents"], tables["annotations"], tables["spans"], tables["relations"],
+                            default_scheme()).to_pylist()
+    assert derived == reference_claims(rows, stances)
