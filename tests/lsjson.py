@@ -1,35 +1,33 @@
-"""Builders for Label Studio result JSON in the exact shape Label Studio 1.23.2 exports it.
+"""Builders for Label Studio tasks and annotations in the exact shape Label Studio 1.23.2 exports them.
 
 Used by unit tests that need one precise flaw; end-to-end tests use exports recorded from a real server.
+The result items come from :mod:`claimset.lsresult`, with the test data's names (``label``, ``text``)
+and offsets given as a slice of the task text.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from claimset import lsresult
+from claimset.lsresult import relation
+
+__all__ = ["SEED_DOC", "annotation", "choice", "claim_with_speaker", "entity", "region", "relation", "task"]
+
 SEED_DOC = "000_666aa4b0ee0165a8"
 
 
 def region(rid: str, text: str, start: int, end: int, label: str, value_text: str | None = None) -> dict[str, Any]:
-    return {
-        "id": rid, "from_name": "label", "to_name": "text", "type": "labels", "origin": "manual",
-        "value": {"start": start, "end": end, "text": text[start:end] if value_text is None else value_text,
-                  "labels": [label]},
-    }
+    quote = text[start:end] if value_text is None else value_text
+    return lsresult.region(rid, start, end, label, quote, from_name="label", to_name="text")
 
 
 def choice(rid: str, text: str, start: int, end: int, value: str, from_name: str = "quote_type") -> dict[str, Any]:
-    return {"id": rid, "from_name": from_name, "to_name": "text", "type": "choices", "origin": "manual",
-            "value": {"start": start, "end": end, "text": text[start:end], "choices": [value]}}
+    return lsresult.choice(rid, start, end, value, quote=text[start:end], from_name=from_name, to_name="text")
 
 
 def entity(rid: str, text: str, start: int, end: int, name: str, from_name: str = "speaker_entity") -> dict[str, Any]:
-    return {"id": rid, "from_name": from_name, "to_name": "text", "type": "textarea", "origin": "manual",
-            "value": {"start": start, "end": end, "text": [name]}}
-
-
-def relation(head: str, tail: str, label: str, direction: str = "right") -> dict[str, Any]:
-    return {"from_id": head, "to_id": tail, "type": "relation", "direction": direction, "labels": [label]}
+    return lsresult.textarea(rid, start, end, name, from_name=from_name, to_name="text")
 
 
 def annotation(aid: int, result: list[dict[str, Any]], *, user: int = 1, cancelled: bool = False,

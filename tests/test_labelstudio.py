@@ -28,9 +28,8 @@ from claimset.labelstudio import (
     project_tasks,
     pull,
     push,
-    relation_result,
-    span_result,
 )
+from claimset.lsresult import relation, span
 from claimset.seeds import read_seeds
 from multiannotator import at
 
@@ -77,7 +76,7 @@ def _annotate(admin: Client, task: Any) -> Expected:
     def region(
         rid: str, bounds: tuple[int, int], label: str, quote_type: str | None = None, entity: str | None = None
     ) -> list[dict[str, Any]]:
-        return span_result(text, *bounds, label, rid, quote_type=quote_type, entity=entity)
+        return span(text, *bounds, label, rid, quote_type=quote_type, entity=entity)
 
     # Alice: Lavrov's accusation, with both stance targets.
     c1 = at(text, "trying to undermine Moscow's close and privileged ties with India")
@@ -89,10 +88,10 @@ def _annotate(admin: Client, task: Any) -> Expected:
         *region("q1", q1, "Cue"),
         *region("t1", t1, "Target", entity="the West"),
         *region("t2", t2, "Target", entity="United States"),
-        relation_result("c1", "s1", "said_by"),
-        relation_result("c1", "q1", "cued_by"),
-        relation_result("c1", "t1", "against"),
-        relation_result("c1", "t2", "against"),
+        relation("c1", "s1", "said_by"),
+        relation("c1", "q1", "cued_by"),
+        relation("c1", "t1", "against"),
+        relation("c1", "t2", "against"),
     ]
     alice_client = as_user(admin, alice.api_key)
     with alice_client.call("alice submits") as ls:
@@ -122,8 +121,8 @@ def _annotate(admin: Client, task: Any) -> Expected:
         *region("b-speaker", s2, "Speaker", entity="Ministry of External Affairs"),
         *region("b-cue", q2, "Cue"),
         *region("b-cross", c3, "Claim", quote_type="mixed"),
-        relation_result("b-claim", "b-speaker", "said_by"),
-        relation_result("b-claim", "b-cue", "cued_by"),
+        relation("b-claim", "b-speaker", "said_by"),
+        relation("b-claim", "b-cue", "cued_by"),
     ]
     bob_client = as_user(admin, bob.api_key)
     with bob_client.call("bob submits") as ls:
@@ -274,7 +273,7 @@ def test_predictions_uploaded_once(label_studio: Any, tmp_path: Path) -> None:
         "doc_id": "syn_002",
         "model_version": "baseline-0",
         "score": 0.5,
-        "result": span_result(text, start, end, "Claim", "p1", quote_type="direct"),
+        "result": span(text, start, end, "Claim", "p1", quote_type="direct"),
     }
     preds.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
     r = push(title, seeds, predictions=preds, client=label_studio.client)
@@ -289,7 +288,7 @@ def test_predictions_uploaded_once(label_studio: Any, tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.jsonl"
     utf16 = len(text[:start].encode("utf-16-le")) // 2
-    bad_result = span_result(text, start, end, "Claim", "p1")
+    bad_result = span(text, start, end, "Claim", "p1")
     bad_result[0]["value"].update(start=utf16, end=utf16 + end - start)
     bad.write_text(json.dumps({**record, "result": bad_result}, ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(ClaimsetError, match=r"bad\.jsonl: line 1: region 'p1'.*code points"):

@@ -20,9 +20,8 @@ from claimset.labelstudio import (
     project_tasks,
     pull,
     push,
-    relation_result,
-    span_result,
 )
+from claimset.lsresult import relation, span
 from claimset.seeds import read_seeds
 from claimset.tables import read_table
 
@@ -35,9 +34,9 @@ SEEDS = ROOT / "seeds"
 def _claim(text: str, claim: str, speaker: str, prefix: str, quote_type: str) -> list[dict[str, Any]]:
     cs, ss = text.index(claim), text.index(speaker)
     return [
-        *span_result(text, cs, cs + len(claim), "Claim", f"{prefix}c", quote_type=quote_type),
-        *span_result(text, ss, ss + len(speaker), "Speaker", f"{prefix}s", entity="Sergey Lavrov"),
-        relation_result(f"{prefix}c", f"{prefix}s", "said_by"),
+        *span(text, cs, cs + len(claim), "Claim", f"{prefix}c", quote_type=quote_type),
+        *span(text, ss, ss + len(speaker), "Speaker", f"{prefix}s", entity="Sergey Lavrov"),
+        relation(f"{prefix}c", f"{prefix}s", "said_by"),
     ]
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from claimset import lsresult
 from claimset.agreement import Annotation, Corpus, RelationKey, Span, SpanKey, load_corpus
 from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
@@ -337,12 +338,9 @@ class _ReviewTask:
     """The prediction result of one document's review task, built region by region."""
 
     def __init__(self, text: str) -> None:
-        from claimset.labelstudio import relation_result, span_result
-
         self.text = text
         self.result: list[dict[str, Any]] = []
         self.regions: dict[FullKey, str] = {}
-        self._span_result, self._relation_result = span_result, relation_result
 
     def region(self, span: Mapping[str, Any], note: str, score: float | None = None) -> str:
         key: FullKey = (str(span["label"]), int(span["start"]), int(span["end"]), span.get("quote_type"),
@@ -350,7 +348,7 @@ class _ReviewTask:
         if key in self.regions:
             return self.regions[key]
         rid = self.regions[key] = region_id(key)
-        items = self._span_result(self.text, key[1], key[2], key[0], rid, quote_type=key[3], entity=key[4])
+        items = lsresult.span(self.text, key[1], key[2], key[0], rid, quote_type=key[3], entity=key[4])
         items[0]["meta"] = {"text": [note]}
         if score is not None:
             items[0]["score"] = score
@@ -358,7 +356,7 @@ class _ReviewTask:
         return rid
 
     def relation(self, head: str, tail: str, kind: str) -> None:
-        self.result.append(self._relation_result(head, tail, kind))
+        self.result.append(lsresult.relation(head, tail, kind))
 
 
 def _note(row: Mapping[str, Any]) -> str:

@@ -23,10 +23,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from claimset import __version__
+from claimset import __version__, lsresult
 from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, Scheme, default_scheme
 
 MODEL_VERSION = f"claimset-baseline-{__version__}"
+ORIGIN = "prediction"  # the origin Label Studio gives the items of a prediction
 
 CUES = frozenset([
     "said", "says", "say", "told", "tells", "tell", "added", "adds", "adding", "accused", "accuses", "alleged",
@@ -295,17 +296,15 @@ def to_labelstudio_predictions(records: Sequence[Mapping[str, Any]],
             start, end = int(mention["start"]), int(mention["end"])
             rid = _region_id(doc_id, label, start, end)
             if rid not in regions:
-                value = {"start": start, "end": end, "text": text[start:end]}
-                regions[rid] = {"id": rid, "from_name": scheme.labels_name, "to_name": scheme.text_name,
-                                "type": "labels", "origin": "prediction", "value": {**value, "labels": [label]}}
+                quote = text[start:end]
+                regions[rid] = lsresult.region(rid, start, end, label, quote, from_name=scheme.labels_name,
+                                               to_name=scheme.text_name, origin=ORIGIN)
                 result.append(regions[rid])
                 attr = control.get(label)
                 if attr is not None and attribute:
-                    payload = ({"text": text[start:end], "choices": [attribute]} if attr.control == "choices"
-                               else {"text": [attribute]})
-                    result.append({"id": rid, "from_name": attr.from_name, "to_name": scheme.text_name,
-                                   "type": attr.control, "origin": "prediction",
-                                   "value": {"start": start, "end": end, **payload}})
+                    result.append(lsresult.attribute(attr.control, rid, start, end, attribute,
+                                                     from_name=attr.from_name, to_name=scheme.text_name,
+                                                     quote=quote, origin=ORIGIN))
             return rid
 
         for record in doc_records:
@@ -320,8 +319,7 @@ def to_labelstudio_predictions(records: Sequence[Mapping[str, Any]],
                 tails.append((region(scheme.target_label, target, target.get("entity")),
                               target.get("stance") or "about"))
             for tail, kind in tails:
-                relation = {"from_id": claim, "to_id": tail, "type": "relation", "direction": "right",
-                            "labels": [kind]}
+                relation = lsresult.relation(claim, tail, kind)
                 if relation not in relations:
                     relations.append(relation)
         predictions.append({"doc_id": doc_id, "model_version": MODEL_VERSION, "score": None,

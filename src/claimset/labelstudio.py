@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claimset.errors import ClaimsetError, MissingExtraError
+from claimset.lsresult import editor_text
 
 if TYPE_CHECKING:
     from claimset.scheme import Scheme
@@ -318,7 +319,7 @@ def check_prediction_offsets(prediction: Prediction, text: str) -> None:
                 f"of {prediction.doc_id} ({len(text)} code points)"
             )
         quote = value.get("text")
-        if isinstance(quote, str) and quote not in (text[start:end], _ls_quote(text[start:end])):
+        if isinstance(quote, str) and quote not in (text[start:end], editor_text(text[start:end])):
             raise ClaimsetError(
                 f"{prediction.where}: region {item.get('id')!r}: text {quote[:40]!r} is not "
                 f"text[{start}:{end}] = {text[start:end][:40]!r} (offsets must be code points)"
@@ -625,64 +626,3 @@ def create_draft(client: Client, task_id: int, result: list[dict[str, Any]], lea
         f"saving a draft on task {task_id}",
         json={"result": result, "lead_time": lead_time},
     )
-
-
-# --- result builders (tests, fixtures, predictions) -----------------------------------------------
-
-
-def _ls_quote(segment: str) -> str:
-    """``value.text`` as the Label Studio 1.23 editor stores it: newlines as a literal backslash-n."""
-    return segment.replace("\n", "\\n")
-
-
-def span_result(
-    text: str,
-    start: int,
-    end: int,
-    label: str,
-    region_id: str,
-    *,
-    quote_type: str | None = None,
-    entity: str | None = None,
-    scheme: Scheme | None = None,
-) -> list[dict[str, Any]]:
-    """The result items of one labelled region and its per-region attributes, as the editor saves them.
-
-    Offsets are code points into ``text``. ``quote_type`` and ``entity`` fill the scheme's per-region
-    controls for the region's label (Choices for Claims, TextArea for Speakers and Targets).
-    """
-    from claimset.scheme import default_scheme
-
-    scheme = scheme or default_scheme()
-    where = {"start": start, "end": end}
-    items: list[dict[str, Any]] = [
-        {
-            "id": region_id,
-            "from_name": scheme.labels_name,
-            "to_name": scheme.text_name,
-            "type": "labels",
-            "value": {**where, "text": _ls_quote(text[start:end]), "labels": [label]},
-        }
-    ]
-    for attr in scheme.attributes:
-        if attr.label != label:
-            continue
-        value = quote_type if attr.control == "choices" else entity
-        if value is None:
-            continue
-        payload = {"choices": [value]} if attr.control == "choices" else {"text": [value]}
-        items.append(
-            {
-                "id": region_id,
-                "from_name": attr.from_name,
-                "to_name": scheme.text_name,
-                "type": attr.control,
-                "value": {**where, **payload},
-            }
-        )
-    return items
-
-
-def relation_result(head: str, tail: str, relation: str) -> dict[str, Any]:
-    """A directed relation from the Claim region ``head`` to region ``tail``."""
-    return {"from_id": head, "to_id": tail, "type": "relation", "direction": "right", "labels": [relation]}

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from claimset import lsresult
+
 SPEAKERS = [
     "Sergei Lavrov", "Annalena Baerbock", "José Manuel Albares", "Recep Tayyip Erdoğan", "Jürgen Müller",
     "Władysław Kosiniak-Kamysz", "François Bayrou", "Ursula von der Leyen", "Maria Zakharova", "Olaf Scholz",
@@ -147,34 +149,25 @@ def make_result(rng: random.Random, text: str, sentences: list[_Sentence],
 
     def region(span: tuple[int, int], label: str) -> str:
         rid = _region_id(rng, used)
-        regions.append({"id": rid, "from_name": "label", "to_name": "text", "type": "labels", "origin": "manual",
-                        "value": {"start": span[0], "end": span[1], "text": text[span[0] : span[1]],
-                                  "labels": [label]}})
+        regions.append(lsresult.region(rid, *span, label, text[span[0] : span[1]], from_name="label", to_name="text"))
         return rid
 
     for index, s in enumerate(chosen):
         claim = region(s.claim, "Claim")
-        attributes.append({"id": claim, "from_name": "quote_type", "to_name": "text", "type": "choices",
-                           "origin": "manual", "value": {"start": s.claim[0], "end": s.claim[1],
-                                                         "text": text[s.claim[0] : s.claim[1]],
-                                                         "choices": [s.quote_type]}})
+        attributes.append(lsresult.choice(claim, *s.claim, s.quote_type, quote=text[s.claim[0] : s.claim[1]],
+                                          from_name="quote_type", to_name="text"))
         speaker = region(s.speaker, "Speaker")
-        attributes.append({"id": speaker, "from_name": "speaker_entity", "to_name": "text", "type": "textarea",
-                           "origin": "manual", "value": {"start": s.speaker[0], "end": s.speaker[1],
-                                                         "text": [s.speaker_name]}})
+        attributes.append(lsresult.textarea(speaker, *s.speaker, s.speaker_name, from_name="speaker_entity",
+                                            to_name="text"))
         target = region(s.target, "Target")
-        attributes.append({"id": target, "from_name": "target_entity", "to_name": "text", "type": "textarea",
-                           "origin": "manual", "value": {"start": s.target[0], "end": s.target[1],
-                                                         "text": [s.target_name]}})
-        relations.append({"from_id": claim, "to_id": speaker, "type": "relation", "direction": "right",
-                          "labels": ["said_by"]})
+        attributes.append(lsresult.textarea(target, *s.target, s.target_name, from_name="target_entity",
+                                            to_name="text"))
+        relations.append(lsresult.relation(claim, speaker, "said_by"))
         if index < cues:
             cue = region(s.cue, "Cue")
-            relations.append({"from_id": claim, "to_id": cue, "type": "relation", "direction": "right",
-                              "labels": ["cued_by"]})
+            relations.append(lsresult.relation(claim, cue, "cued_by"))
         if index < stances:
-            relations.append({"from_id": claim, "to_id": target, "type": "relation", "direction": "right",
-                              "labels": [rng.choice(STANCES)]})
+            relations.append(lsresult.relation(claim, target, rng.choice(STANCES)))
     # Label Studio lists regions, then per-region attributes, then relations.
     return regions + attributes + relations
 
