@@ -49,6 +49,7 @@ import pyarrow as pa
 from claimset.dataset import load
 from claimset.errors import ClaimsetError, MissingExtraError
 from claimset.matching import maximum_matching
+from claimset.report import Section, markdown
 from claimset.scheme import SPEAKER_RELATION, Scheme
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -540,7 +541,10 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def report_tables(report: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+LABEL_COLUMNS = 1  # leading columns of the report tables that name the row; the others are numbers
+
+
+def report_tables(report: Mapping[str, Any]) -> list[Section]:
     """The report as (title, header, rows) tables of strings, shared by the text and Markdown outputs."""
     overall = report["overall"]
     spans, alpha = overall["spans"], overall["alpha"]
@@ -586,9 +590,4 @@ def report_summary(report: Mapping[str, Any]) -> str:
 
 def report_markdown(report: Mapping[str, Any]) -> str:
     """The report as Markdown: a summary line and one pipe table per section."""
-    lines = [report_summary(report) + "."]
-    for title, header, rows in report_tables(report):
-        lines += ["", f"### {title}", "", "| " + " | ".join(header) + " |",
-                  "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown([report_summary(report) + "."], report_tables(report), LABEL_COLUMNS)

@@ -8,16 +8,19 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from claimset.errors import ClaimsetError, ClaimsetWarning
+
+if TYPE_CHECKING:
+    from rich.console import OverflowMethod
 
 app = typer.Typer(
     name="claimset",
@@ -110,7 +113,7 @@ def agree_command(
     output_format: FormatOption = Format.text,
 ) -> None:
     """Inter-annotator agreement: span F1, token alpha, claim speakers, attribute kappa, relation F1."""
-    from claimset.agreement import agreement, report_markdown, report_summary, report_tables
+    from claimset.agreement import LABEL_COLUMNS, agreement, report_markdown, report_summary, report_tables
 
     with cli_errors():
         report = agreement(directory, scheme).to_dict()
@@ -119,16 +122,8 @@ def agree_command(
     elif output_format is Format.markdown:
         sys.stdout.write(report_markdown(report))
     else:
-        from rich.table import Table
-
         out.print(report_summary(report), markup=False)
-        for title, header, rows in report_tables(report):
-            table = Table(title=title, title_justify="left")
-            for i, name in enumerate(header):
-                table.add_column(name, justify="left" if i == 0 else "right")
-            for row in rows:
-                table.add_row(*row)
-            out.print(table)
+        print_tables(report_tables(report), LABEL_COLUMNS)
 
 
 @app.command("adjudicate")
@@ -364,7 +359,7 @@ def evaluate_command(
     output_format: FormatOption = Format.text,
 ) -> None:
     """Score predicted claims against the gold: span modes, attribution, per document."""
-    from claimset.evaluate import evaluate, report_markdown, report_tables
+    from claimset.evaluate import LABEL_COLUMNS, evaluate, report_markdown, report_tables
 
     with cli_errors():
         report = evaluate(gold, pred, scheme).to_dict()
@@ -373,18 +368,10 @@ def evaluate_command(
     elif output_format is Format.markdown:
         sys.stdout.write(report_markdown(report))
     else:
-        from rich.table import Table
-
         out.print(f"{report['predictions']} vs {report['gold']}: {report['documents']} document(s), "
                   f"{report['gold_claims']} gold / {report['predicted_claims']} predicted claims", markup=False)
-        for title, header, rows in report_tables(report):
-            shown = [i for i, name in enumerate(header) if name not in ("POS", "ACT")]  # in json/markdown
-            table = Table(title=title, title_justify="left")
-            for i in shown:
-                table.add_column(header[i], justify="left" if i < 2 else "right", overflow="fold")
-            for row in rows:
-                table.add_row(*(row[i] for i in shown))
-            out.print(table)
+        # POS and ACT are left to the json and markdown outputs.
+        print_tables(report_tables(report), LABEL_COLUMNS, hide=("POS", "ACT"), overflow="fold")
 
 
 class PredictionFormat(StrEnum):
@@ -487,6 +474,22 @@ def print_counts(title: str, counts: dict[str, int], output_format: Format) -> N
     for key, value in counts.items():
         table.add_row(key, str(value))
     out.print(table)
+
+
+def print_tables(tables: Iterable[tuple[str, list[str], list[list[str]]]], label_columns: int, *,
+                 hide: Collection[str] = (), overflow: OverflowMethod = "ellipsis") -> None:
+    """One rich table per (title, header, rows): the first ``label_columns`` columns left-aligned, the
+    others right-aligned; columns named in ``hide`` are left out."""
+    from rich.table import Table
+
+    for title, header, rows in tables:
+        shown = [i for i, name in enumerate(header) if name not in hide]
+        table = Table(title=title, title_justify="left")
+        for i in shown:
+            table.add_column(header[i], justify="left" if i < label_columns else "right", overflow=overflow)
+        for row in rows:
+            table.add_row(*(row[i] for i in shown))
+        out.print(table)
 
 
 def print_import_summary(summary: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ from claimset.errors import ClaimsetError
 from claimset.matching import maximum_matching
 from claimset.models import AnnotationsModel, DocumentsModel, SpansModel
 from claimset.predictions import load_predictions
+from claimset.report import Section, markdown
 from claimset.scheme import Scheme
 
 MODES = ("strict", "exact", "partial", "ent_type")
@@ -675,7 +676,10 @@ def evaluate(gold_dir: Path, pred_path: Path, scheme_file: Path | None = None) -
 # --- rendering (used by the CLI) --------------------------------------------------------------------
 
 
-def report_tables(report: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+LABEL_COLUMNS = 2  # leading columns of the report tables that name the row; the others are numbers
+
+
+def report_tables(report: Mapping[str, Any]) -> list[Section]:
     """The report as (title, header, rows) tables of strings, shared by the text and Markdown outputs."""
 
     def pct(value: float) -> str:
@@ -718,8 +722,4 @@ def report_markdown(report: Mapping[str, Any]) -> str:
              f"document(s), {report['gold_claims']} gold claim(s), {report['predicted_claims']} predicted claim(s)."]
     if report["ignored_documents"]:
         lines.append(f"Ignored predictions for documents without gold: {', '.join(report['ignored_documents'])}.")
-    for title, header, rows in report_tables(report):
-        lines += ["", f"### {title}", "", "| " + " | ".join(header) + " |",
-                  "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown(lines, report_tables(report), LABEL_COLUMNS)
