@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from claimset.dataset import write_record
+from claimset.offsets import quote_selector
 from claimset.scheme import default_scheme
 from claimset.tables import TABLES, table_path
 
@@ -47,10 +48,11 @@ def write_gold(directory: Path, texts: Mapping[str, str], records: Sequence[Mapp
             rid = f"r{len(spans)}"
             text = texts[doc]
             start, end = key[2], key[3]
+            prefix, suffix = quote_selector(text, start, end)
             spans[key] = {
                 "span_id": f"{aid}:{rid}", "annotation_id": aid, "doc_id": doc, "region_id": rid, "label": label,
                 "start": start, "end": end, "text": text[start:end], "quote_type": attrs.get("quote_type"),
-                "entity": attrs.get("entity"), "prefix": text[max(0, start - 32):start], "suffix": text[end:end + 32],
+                "entity": attrs.get("entity"), "prefix": prefix, "suffix": suffix,
                 "offset_repair": None,
             }
         return str(spans[key]["span_id"])
