@@ -1,6 +1,6 @@
 """Scale: a generated export of a few hundred tasks imports, validates, and reads back lazily.
 
-The export comes from :mod:`claimset.synthetic`, the generator ``scripts/bench`` uses for the
+The export comes from ``tests/synthetic.py``, the generator ``scripts/bench`` uses for the
 million-region benchmark; here it is small enough for the test suite. Also checks the streaming
 reader (task splitting by a vectorised byte scan, orjson per task) against the standard library on
 exports full of the characters that could fool it, read in tiny chunks, and that validation in
@@ -19,9 +19,9 @@ import pytest
 import claimset.reader as reader
 import claimset.validate as validate
 from claimset.ingest import import_exports
-from claimset.synthetic import write_export
 from claimset.tables import TABLES, table_path
 from claimset.validate import validate_dataset
+from synthetic import write_export
 
 N_TASKS = 300
 

@@ -1,4 +1,4 @@
-"""Synthetic Label Studio full-JSON exports for benchmarks and scale tests.
+"""Synthetic Label Studio full-JSON exports for the scale tests and ``scripts/bench``.
 
 :func:`write_export` streams a realistic export to disk task by task (never the whole export in
 memory): news-like texts of about 3,000 code points with non-ASCII letters, typographic quotes,
@@ -7,7 +7,7 @@ brackets, ASCII quotes and backslashes inside strings; several annotators per ta
 labelled regions per annotation with their per-region attributes (``quote_type`` choices on Claims,
 ``speaker_entity`` / ``target_entity`` text areas on Speakers and Targets) and about 20 relations,
 all from a Claim to the other span with direction ``right``. Items have the exact shape Label Studio
-1.23.2 exports (see ``tests/lsjson.py``). The output is deterministic for a given ``seed``.
+1.23.2 exports (see ``lsjson.py``). The output is deterministic for a given ``seed``.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def make_task(rng: random.Random, task_id: int, first_annotation_id: int, annota
     }
 
 
-def iter_tasks(tasks: int, *, seed: int = 8, annotators: int = 3, chars: int = 3000) -> Iterator[dict[str, Any]]:
+def generate_tasks(tasks: int, *, seed: int = 8, annotators: int = 3, chars: int = 3000) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     for i in range(tasks):
         yield make_task(rng, i + 1, 1 + i * annotators, annotators, chars)
@@ -208,7 +208,7 @@ def write_export(path: Path, tasks: int, *, seed: int = 8, annotators: int = 3, 
     stats = ExportStats()
     with path.open("wb") as handle:
         handle.write(b"[")
-        for task in iter_tasks(tasks, seed=seed, annotators=annotators, chars=chars):
+        for task in generate_tasks(tasks, seed=seed, annotators=annotators, chars=chars):
             raw = json.dumps(task, ensure_ascii=False).encode("utf-8")
             handle.write(b"," if stats.tasks else b"")
             handle.write(raw)
