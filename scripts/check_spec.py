@@ -2,16 +2,17 @@
 """Check a hand-written claim annotation spec (``<doc_id>.passN.yaml``) against its seed article.
 
 Usage:
-    python3 annotations/work/check_spec.py SPEC.yaml [SPEC.yaml ...] [--show]
-    python3 annotations/work/check_spec.py --diff OLD.yaml NEW.yaml
+    scripts/check_spec.py SPEC.yaml [SPEC.yaml ...] [--show]
+    scripts/check_spec.py --diff OLD.yaml NEW.yaml
 
 For every span (claim, speaker, cue, target) it resolves ``quote`` + ``occurrence`` (1-based index
 among all, possibly overlapping, substring matches in the canonical text) to half-open code point
 offsets and verifies ``text[start:end] == quote``. It also lints the boundary and consistency rules
 of docs/guidelines.md (rule ids in brackets). Exit code 1 on any error; warnings do not fail.
 
-Canonical text: the seed read as UTF-8; line 1 is ``date YYYY-MM-DD`` (surrounding spaces allowed);
-the rest is split into paragraphs on blank lines, each stripped, empty ones dropped, joined by "\n\n".
+The canonical text is the seed as :func:`claimset.seeds.read_seed` reads it; allowed stances and
+quote types come from ``schema/scheme.yaml`` (read by :func:`claimset.scheme.load_scheme`). ``scripts/submit-gold``
+imports :func:`resolve` from here.
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from claimset.errors import ClaimsetError  # noqa: E402
+from claimset.scheme import load_scheme  # noqa: E402
+from claimset.seeds import read_seed  # noqa: E402
+
 SEEDS = ROOT / "seeds"
-SCHEME = ROOT / "schema" / "scheme.yaml"
+SCHEME_FILE = ROOT / "schema" / "scheme.yaml"
 
 QUOTE_MARKS = "\"'“”‘’«»"
 FINAL_PUNCT = ".,;:"
@@ -33,16 +40,6 @@ KNOWN_ENTITIES = {  # docs/guidelines.md section 9
     "Sergey Lavrov", "MEA spokesperson", "PM", "India", "United States", "Russia", "China",
     "the West", "Quad",
 }
-
-
-def canonical_text(seed: Path) -> str:
-    raw = seed.read_text(encoding="utf-8").removeprefix("\ufeff")  # same as claimset.seeds
-    first, _, body = raw.partition("\n")
-    body = body.replace("\r\n", "\n").replace("\r", "\n")
-    if not re.fullmatch(r"date \d{4}-\d{2}-\d{2}", first.strip()):
-        raise SystemExit(f"{seed}: line 1: expected 'date YYYY-MM-DD', got {first!r}")
-    paragraphs = [p.strip() for p in re.split(r"\n[ \t\r\f\v]*\n", body)]
-    return "\n\n".join(p for p in paragraphs if p)
 
 
 def resolve(text: str, quote: str, occurrence: int) -> tuple[int, int] | None:
@@ -55,13 +52,6 @@ def resolve(text: str, quote: str, occurrence: int) -> tuple[int, int] | None:
         if i < 0:
             return None
     return i, i + len(quote)
-
-
-def load_scheme() -> tuple[set[str], set[str]]:
-    scheme = yaml.safe_load(SCHEME.read_text(encoding="utf-8"))
-    stances = {r["value"] for r in scheme["relations"] if r.get("stance")}
-    quote_types = {v for a in scheme["attributes"] if a["name"] == "quote_type" for v in a["values"]}
-    return stances, quote_types
 
 
 class Report:
@@ -99,13 +89,17 @@ def span_of(text: str, rep: Report, where: str, node: Any) -> tuple[int, int] | 
 def check(spec_path: Path, show: bool = False) -> tuple[Report, list[dict[str, Any]]]:
     spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
     rep = Report(spec_path.name)
-    stances, quote_types = load_scheme()
+    scheme = load_scheme(SCHEME_FILE)
+    stances, quote_types = set(scheme.stances), set(scheme.allowed_values("quote_type"))
     doc_id = spec.get("doc_id")
     seed = SEEDS / f"{doc_id}.txt"
     if not seed.is_file():
         rep.error("doc_id", f"no seed {seed}")
         return rep, []
-    text = canonical_text(seed)
+    try:
+        text = read_seed(seed).text
+    except ClaimsetError as exc:
+        raise SystemExit(str(exc)) from None
     if not spec.get("annotator"):
         rep.error("annotator", "missing")
     rows: list[dict[str, Any]] = []
