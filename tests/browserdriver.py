@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, Playwright, ViewportSize
 
 CHROMIUM = Path(os.environ.get("CLAIMSET_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -38,11 +38,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1400, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 TIMEOUT_MS = 20_000  # any single wait in the editor
 
 
-def launch_chromium(playwright: Any) -> Browser:
+def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
 
 
