@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera  # pandera's pandas API; `pa` is pyarrow everywhere in claimset
 from pandera.typing import Series
 
 from claimset.codes import RejectReason, Repair
@@ -32,57 +32,57 @@ def _repair_codes_known(codes: pd.Series[Any]) -> pd.Series[bool]:
     return codes.isna() | codes.astype("string").str.fullmatch(REPAIR_CODES).fillna(False).astype(bool)
 
 
-class DocumentsModel(pa.DataFrameModel):
-    doc_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    published: Series[pa.Date] = pa.Field(nullable=True)
+class DocumentsModel(pandera.DataFrameModel):
+    doc_id: Series[str] = pandera.Field(unique=True, str_length={"min_value": 1})
+    published: Series[pandera.Date] = pandera.Field(nullable=True)
     source_file: Series[str]
-    text: Series[str] = pa.Field(str_length={"min_value": 1})
-    text_sha256: Series[str] = pa.Field(str_matches=SHA256)
+    text: Series[str] = pandera.Field(str_length={"min_value": 1})
+    text_sha256: Series[str] = pandera.Field(str_matches=SHA256)
 
     class Config:
         strict = True
         coerce = True
 
 
-class AnnotationsModel(pa.DataFrameModel):
-    annotation_id: Series[int] = pa.Field(unique=True)
+class AnnotationsModel(pandera.DataFrameModel):
+    annotation_id: Series[int] = pandera.Field(unique=True)
     task_id: Series[int]
     doc_id: Series[str]
-    annotator: Series[str] = pa.Field(str_matches=r"^[^@\s]+$")  # pseudonymous: never an e-mail
-    status: Series[str] = pa.Field(isin=STATUSES)
+    annotator: Series[str] = pandera.Field(str_matches=r"^[^@\s]+$")  # pseudonymous: never an e-mail
+    status: Series[str] = pandera.Field(isin=STATUSES)
     ground_truth: Series[bool]
-    created_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "us", "tz": "UTC"}, nullable=True)
-    updated_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "us", "tz": "UTC"}, nullable=True)
-    lead_time: Series[float] = pa.Field(nullable=True, ge=0)
-    n_regions: Series[int] = pa.Field(ge=0)
-    n_relations: Series[int] = pa.Field(ge=0)
+    created_at: Series[pd.DatetimeTZDtype] = pandera.Field(dtype_kwargs={"unit": "us", "tz": "UTC"}, nullable=True)
+    updated_at: Series[pd.DatetimeTZDtype] = pandera.Field(dtype_kwargs={"unit": "us", "tz": "UTC"}, nullable=True)
+    lead_time: Series[float] = pandera.Field(nullable=True, ge=0)
+    n_regions: Series[int] = pandera.Field(ge=0)
+    n_relations: Series[int] = pandera.Field(ge=0)
 
     class Config:
         strict = True
         coerce = True
 
 
-class SpansModel(pa.DataFrameModel):
-    span_id: Series[str] = pa.Field(unique=True)
+class SpansModel(pandera.DataFrameModel):
+    span_id: Series[str] = pandera.Field(unique=True)
     annotation_id: Series[int]
     doc_id: Series[str]
     region_id: Series[str]
     label: Series[str]  # isin the scheme's span labels, see table_schema
-    start: Series[int] = pa.Field(ge=0)
-    end: Series[int] = pa.Field(ge=1)
-    text: Series[str] = pa.Field(str_length={"min_value": 1})
-    quote_type: Series[str] = pa.Field(nullable=True)  # isin the scheme's quote types, see table_schema
-    entity: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1})
+    start: Series[int] = pandera.Field(ge=0)
+    end: Series[int] = pandera.Field(ge=1)
+    text: Series[str] = pandera.Field(str_length={"min_value": 1})
+    quote_type: Series[str] = pandera.Field(nullable=True)  # isin the scheme's quote types, see table_schema
+    entity: Series[str] = pandera.Field(nullable=True, str_length={"min_value": 1})
     prefix: Series[str]
     suffix: Series[str]
-    offset_repair: Series[str] = pa.Field(nullable=True)
+    offset_repair: Series[str] = pandera.Field(nullable=True)
 
-    @pa.dataframe_check(name="start_before_end")
+    @pandera.dataframe_check(name="start_before_end")
     @classmethod
     def start_before_end(cls, df: pd.DataFrame) -> Series[bool]:
         return df[cls.start] < df[cls.end]  # type: ignore[return-value]
 
-    @pa.check("offset_repair", name="known_repair_codes")
+    @pandera.check("offset_repair", name="known_repair_codes")
     @classmethod
     def known_repairs(cls, codes: pd.Series[Any]) -> pd.Series[bool]:
         return _repair_codes_known(codes)
@@ -92,8 +92,8 @@ class SpansModel(pa.DataFrameModel):
         coerce = True
 
 
-class RelationsModel(pa.DataFrameModel):
-    relation_id: Series[str] = pa.Field(unique=True)
+class RelationsModel(pandera.DataFrameModel):
+    relation_id: Series[str] = pandera.Field(unique=True)
     annotation_id: Series[int]
     doc_id: Series[str]
     head_span_id: Series[str]
@@ -105,13 +105,13 @@ class RelationsModel(pa.DataFrameModel):
         coerce = True
 
 
-class RejectsModel(pa.DataFrameModel):
+class RejectsModel(pandera.DataFrameModel):
     source: Series[str]
-    task_id: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    annotation_id: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    item: Series[str] = pa.Field(isin=("region", "attribute", "relation", "other", "task", "annotation"))
-    region_id: Series[str] = pa.Field(nullable=True)
-    reason: Series[str] = pa.Field(isin=tuple(RejectReason))
+    task_id: Series[pd.Int64Dtype] = pandera.Field(nullable=True)
+    annotation_id: Series[pd.Int64Dtype] = pandera.Field(nullable=True)
+    item: Series[str] = pandera.Field(isin=("region", "attribute", "relation", "other", "task", "annotation"))
+    region_id: Series[str] = pandera.Field(nullable=True)
+    reason: Series[str] = pandera.Field(isin=tuple(RejectReason))
     message: Series[str]
     raw: Series[str]
 
@@ -120,7 +120,7 @@ class RejectsModel(pa.DataFrameModel):
         coerce = True
 
 
-MODELS: dict[str, type[pa.DataFrameModel]] = {
+MODELS: dict[str, type[pandera.DataFrameModel]] = {
     "documents": DocumentsModel,
     "annotations": AnnotationsModel,
     "spans": SpansModel,
@@ -138,11 +138,11 @@ ROW_KEYS: dict[str, str] = {
 }
 
 
-def table_schema(name: str, scheme: Scheme) -> pa.DataFrameSchema:
+def table_schema(name: str, scheme: Scheme) -> pandera.DataFrameSchema:
     """The pandera schema of table ``name`` under ``scheme``: the model plus the scheme's closed vocabularies."""
     schema = MODELS[name].to_schema()
     for column, allowed in _vocabularies(scheme).get(name, {}).items():
-        schema = schema.update_column(column, checks=[*schema.columns[column].checks, pa.Check.isin(allowed)])
+        schema = schema.update_column(column, checks=[*schema.columns[column].checks, pandera.Check.isin(allowed)])
     return schema
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pandera.errors
-import pandera.pandas as pa
-import pyarrow
+import pandera.pandas as pandera  # pandera's pandas API; `pa` is pyarrow everywhere in claimset
+import pyarrow as pa
 import pyarrow.parquet as pq
+from pandera.errors import SchemaErrors
 from pandera.typing import Series
 
 from claimset.errors import ClaimsetError
@@ -47,48 +47,47 @@ MENTION_KEYS: Mapping[str, frozenset[str]] = {
     "target": frozenset({"start", "end", "entity", "stance"}),
 }
 
-_OFFSETS = pyarrow.struct([("start", pyarrow.int64()), ("end", pyarrow.int64())])
-PREDICTIONS = pyarrow.schema(
+_OFFSETS = pa.struct([("start", pa.int64()), ("end", pa.int64())])
+PREDICTIONS = pa.schema(
     [
-        ("doc_id", pyarrow.string()),
+        ("doc_id", pa.string()),
         ("claim", _OFFSETS),
-        ("speaker", pyarrow.struct([("start", pyarrow.int64()), ("end", pyarrow.int64()),
-                                    ("entity", pyarrow.string())])),
+        ("speaker", pa.struct([("start", pa.int64()), ("end", pa.int64()), ("entity", pa.string())])),
         ("cue", _OFFSETS),
-        ("targets", pyarrow.list_(pyarrow.struct([("start", pyarrow.int64()), ("end", pyarrow.int64()),
-                                                  ("entity", pyarrow.string()), ("stance", pyarrow.string())]))),
-        ("quote_type", pyarrow.string()),
+        ("targets", pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()),
+                                        ("entity", pa.string()), ("stance", pa.string())]))),
+        ("quote_type", pa.string()),
     ]
 )
 """The Parquet layout of a predictions file (the same nesting as the JSON records)."""
 
 
-class PredictedClaimsModel(pa.DataFrameModel):
+class PredictedClaimsModel(pandera.DataFrameModel):
     """One row per predicted claim, with its speaker and cue flattened into columns."""
 
-    record: Series[int] = pa.Field(ge=0)  # 0-based position of the record in the file
-    line: Series[int] = pa.Field(ge=1)  # JSONL line number, or 1-based Parquet row
-    doc_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    start: Series[int] = pa.Field(ge=0)
-    end: Series[int] = pa.Field(ge=1)
-    quote_type: Series[str] = pa.Field(nullable=True)  # isin the scheme's quote types: see _schema
-    speaker_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    speaker_end: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
-    speaker_entity: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1})
-    cue_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    cue_end: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    record: Series[int] = pandera.Field(ge=0)  # 0-based position of the record in the file
+    line: Series[int] = pandera.Field(ge=1)  # JSONL line number, or 1-based Parquet row
+    doc_id: Series[str] = pandera.Field(str_length={"min_value": 1})
+    start: Series[int] = pandera.Field(ge=0)
+    end: Series[int] = pandera.Field(ge=1)
+    quote_type: Series[str] = pandera.Field(nullable=True)  # isin the scheme's quote types: see _schema
+    speaker_start: Series[pd.Int64Dtype] = pandera.Field(nullable=True, ge=0)
+    speaker_end: Series[pd.Int64Dtype] = pandera.Field(nullable=True, ge=1)
+    speaker_entity: Series[str] = pandera.Field(nullable=True, str_length={"min_value": 1})
+    cue_start: Series[pd.Int64Dtype] = pandera.Field(nullable=True, ge=0)
+    cue_end: Series[pd.Int64Dtype] = pandera.Field(nullable=True, ge=1)
 
-    @pa.dataframe_check(error="claim start < end")
+    @pandera.dataframe_check(error="claim start < end")
     @classmethod
     def claim_start_before_end(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return df[cls.start] < df[cls.end]
 
-    @pa.dataframe_check(error="speaker start < end")
+    @pandera.dataframe_check(error="speaker start < end")
     @classmethod
     def speaker_start_before_end(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return (df[cls.speaker_start].isna() | (df[cls.speaker_start] < df[cls.speaker_end])).astype(bool)
 
-    @pa.dataframe_check(error="cue start < end")
+    @pandera.dataframe_check(error="cue start < end")
     @classmethod
     def cue_start_before_end(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return (df[cls.cue_start].isna() | (df[cls.cue_start] < df[cls.cue_end])).astype(bool)
@@ -98,18 +97,18 @@ class PredictedClaimsModel(pa.DataFrameModel):
         coerce = True
 
 
-class PredictedTargetsModel(pa.DataFrameModel):
+class PredictedTargetsModel(pandera.DataFrameModel):
     """One row per target of a predicted claim."""
 
-    record: Series[int] = pa.Field(ge=0)
-    line: Series[int] = pa.Field(ge=1)
-    doc_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    start: Series[int] = pa.Field(ge=0)
-    end: Series[int] = pa.Field(ge=1)
-    entity: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1})
+    record: Series[int] = pandera.Field(ge=0)
+    line: Series[int] = pandera.Field(ge=1)
+    doc_id: Series[str] = pandera.Field(str_length={"min_value": 1})
+    start: Series[int] = pandera.Field(ge=0)
+    end: Series[int] = pandera.Field(ge=1)
+    entity: Series[str] = pandera.Field(nullable=True, str_length={"min_value": 1})
     stance: Series[str]  # isin the scheme's stances: see _schema
 
-    @pa.dataframe_check(error="target start < end")
+    @pandera.dataframe_check(error="target start < end")
     @classmethod
     def target_start_before_end(cls, df: pd.DataFrame) -> pd.Series[bool]:
         return df[cls.start] < df[cls.end]
@@ -152,7 +151,7 @@ def _raw_records(path: Path) -> Iterator[tuple[int, Any]]:
     if path.suffix.lower() == ".parquet":
         try:
             rows = pq.read_table(path).to_pylist()
-        except (pyarrow.ArrowException, OSError) as exc:
+        except (pa.ArrowException, OSError) as exc:
             raise ClaimsetError(f"{path}: not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
         for row_number, row in enumerate(rows, start=1):
             yield row_number, {key: value for key, value in row.items() if value is not None}
@@ -235,21 +234,21 @@ def _flatten(source: str, rows: Iterable[tuple[int, Any]]) -> tuple[list[dict[st
     return claims, targets
 
 
-def _schema(model: type[pa.DataFrameModel], scheme: Scheme) -> pa.DataFrameSchema:
+def _schema(model: type[pandera.DataFrameModel], scheme: Scheme) -> pandera.DataFrameSchema:
     """The model's schema with the closed vocabularies of ``scheme`` (quote types, stances)."""
     schema = model.to_schema()
     allowed = {C.quote_type: scheme.allowed_values("quote_type")} if model is PredictedClaimsModel \
         else {T.stance: scheme.stances}
     for column, values in allowed.items():
-        schema = schema.update_column(column, checks=[*schema.columns[column].checks, pa.Check.isin(values)])
+        schema = schema.update_column(column, checks=[*schema.columns[column].checks, pandera.Check.isin(values)])
     return schema
 
 
-def _validate(model: type[pa.DataFrameModel], frame: pd.DataFrame, source: str, scheme: Scheme) -> pd.DataFrame:
+def _validate(model: type[pandera.DataFrameModel], frame: pd.DataFrame, source: str, scheme: Scheme) -> pd.DataFrame:
     try:
         validated: pd.DataFrame = _schema(model, scheme).validate(frame, lazy=True)
         return validated
-    except pandera.errors.SchemaErrors as exc:
+    except SchemaErrors as exc:
         cases = exc.failure_cases
         case = cases[cases["index"].notna()].head(1)
         if case.empty:
@@ -338,7 +337,7 @@ def write_predictions(records: Iterable[Mapping[str, Any]], path: Path) -> int:
     rows = [dict(record) for record in records]
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".parquet":
-            pq.write_table(pyarrow.Table.from_pylist(rows, schema=PREDICTIONS), tmp, compression="zstd")
+            pq.write_table(pa.Table.from_pylist(rows, schema=PREDICTIONS), tmp, compression="zstd")
         else:
             with tmp.open("w", encoding="utf-8") as handle:
                 for row in rows:
