@@ -171,7 +171,7 @@ def test_cli_adjudicate_failures_are_one_line(tmp_path: Path, case: str) -> None
 
 def test_review_tasks_are_accepted_by_push_predictions(tmp_path: Path) -> None:
     """`claimset push --predictions` takes the review-tasks file as it is: one prediction per document."""
-    from claimset.labelstudio import check_prediction_offsets, read_predictions
+    from claimset.labelstudio import check_prediction_offsets, read_labelstudio_predictions
 
     data = write_dataset(tmp_path / "data", {"d1": TEXT}, [
         claim_with_speaker("a", "NATO lied", "indirect"), claim_with_speaker("b", "NATO lied", "direct"),
@@ -180,7 +180,7 @@ def test_review_tasks_are_accepted_by_push_predictions(tmp_path: Path) -> None:
     result = runner.invoke(app, ["adjudicate", str(data), "--out", str(tmp_path / "gold"), "--review-tasks",
                                  str(tasks)])
     assert result.exit_code == 0, result.output
-    [prediction] = read_predictions(tasks)
+    [prediction] = read_labelstudio_predictions(tasks)
     assert prediction.doc_id == "d1" and prediction.model_version == "claimset-adjudication-review"
     assert prediction.result == json.loads(tasks.read_text(encoding="utf-8"))[0]["predictions"][0]["result"]
     check_prediction_offsets(prediction, TEXT)

@@ -13,7 +13,7 @@ from claimset.cli import app
 from claimset.evaluate import evaluate
 from claimset.extract import MODEL_VERSION, extract, to_labelstudio_predictions
 from claimset.ingest import import_exports
-from claimset.predictions import load_predictions
+from claimset.predictions import load_prediction_records
 from claimset.seeds import Document, read_seeds, sha256_text
 from lsjson import annotation, task
 
@@ -97,7 +97,7 @@ def test_seed_article(seed: Document, tmp_path: Path) -> None:
     # the records are valid predictions for the document
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    assert load_predictions(path, {seed.doc_id: seed.text}).records() == records
+    assert load_prediction_records(path, {seed.doc_id: seed.text}).records() == records
 
 
 def test_cli_extract(tmp_path: Path, seed: Document) -> None:
@@ -157,13 +157,13 @@ def test_labelstudio_predictions_import_back_to_the_same_records(seed: Document,
 
 
 def test_cli_extract_labelstudio_format_reads_back_with_push_reader(tmp_path: Path, seed: Document) -> None:
-    from claimset.labelstudio import check_prediction_offsets, read_predictions
+    from claimset.labelstudio import check_prediction_offsets, read_labelstudio_predictions
 
     out = tmp_path / "pre.json"
     result = runner.invoke(app, ["extract", "--seeds", str(ROOT / "seeds"), "--format", "labelstudio",
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
-    [prediction] = read_predictions(out)
+    [prediction] = read_labelstudio_predictions(out)
     assert prediction.doc_id == seed.doc_id and prediction.model_version == MODEL_VERSION
     check_prediction_offsets(prediction, seed.text)
     assert json.loads(out.read_text(encoding="utf-8")) == to_labelstudio_predictions(extract([seed]), [seed])

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from claimset.cli import app
 from claimset.errors import ClaimsetError
-from claimset.predictions import load_predictions, write_predictions
+from claimset.predictions import load_prediction_records, write_predictions
 from claimset.scheme import default_scheme
 from goldtables import write_gold
 
@@ -43,7 +43,7 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
     minimal = {"doc_id": "doc-1", "claim": {"start": 0, "end": 6}}
     path = tmp_path / f"pred{suffix}"
     assert write_predictions([RECORD, minimal], path) == 2
-    predictions = load_predictions(path, DOCS)
+    predictions = load_prediction_records(path, DOCS)
     assert predictions.records() == [RECORD, minimal]
     assert len(predictions) == 2
     assert list(predictions.claims["line"]) == [1, 2]
@@ -54,14 +54,14 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_missing_stance_defaults_to_about_and_blank_lines_are_skipped(tmp_path: Path) -> None:
     record = {"doc_id": "doc-1", "claim": {"start": 15, "end": 35}, "targets": [{"start": 15, "end": 23}]}
     path = write_lines(tmp_path / "p.jsonl", "", json.dumps(record), "   ")
-    predictions = load_predictions(path, DOCS)
+    predictions = load_prediction_records(path, DOCS)
     assert predictions.targets["stance"].tolist() == ["about"]
     assert predictions.claims["line"].tolist() == [2]
 
 
 def test_empty_file_is_no_predictions(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "p.jsonl")
-    assert len(load_predictions(path, DOCS)) == 0
+    assert len(load_prediction_records(path, DOCS)) == 0
 
 
 BAD = [
@@ -99,7 +99,7 @@ def test_bad_record(tmp_path: Path, line: str, message: str) -> None:
     path = write_lines(tmp_path / "p.jsonl", good, line)
     expected = message.replace("1:", "2:", 1)
     with pytest.raises(ClaimsetError) as info:
-        load_predictions(path, DOCS)
+        load_prediction_records(path, DOCS)
     assert str(info.value).startswith(f"{path}:{expected}"), str(info.value)
     assert "\n" not in str(info.value)
 
@@ -108,21 +108,21 @@ def test_offsets_are_code_points(tmp_path: Path) -> None:
     text = "“Ça va” 👍 said Zoë."
     record = {"doc_id": "d", "claim": {"start": 1, "end": 6}, "speaker": {"start": len(text) - 4, "end": len(text) - 1}}
     path = write_lines(tmp_path / "p.jsonl", json.dumps(record, ensure_ascii=False))
-    assert load_predictions(path, {"d": text}).records() == [record]
+    assert load_prediction_records(path, {"d": text}).records() == [record]
     bad = {**record, "claim": {"start": 1, "end": len(text) + 1}}
     with pytest.raises(ClaimsetError, match="past the end"):
-        load_predictions(write_lines(tmp_path / "q.jsonl", json.dumps(bad)), {"d": text})
+        load_prediction_records(write_lines(tmp_path / "q.jsonl", json.dumps(bad)), {"d": text})
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ClaimsetError, match="predictions file not found"):
-        load_predictions(tmp_path / "missing.jsonl", DOCS)
+        load_prediction_records(tmp_path / "missing.jsonl", DOCS)
     (tmp_path / "x.parquet").write_bytes(b"not parquet")
     with pytest.raises(ClaimsetError, match="not a readable Parquet file"):
-        load_predictions(tmp_path / "x.parquet", DOCS)
+        load_prediction_records(tmp_path / "x.parquet", DOCS)
     (tmp_path / "x.jsonl").write_bytes(b'{"doc_id": "\xff"}\n')
     with pytest.raises(ClaimsetError, match="not UTF-8"):
-        load_predictions(tmp_path / "x.jsonl", DOCS)
+        load_prediction_records(tmp_path / "x.jsonl", DOCS)
 
 
 def test_write_is_atomic(tmp_path: Path) -> None:

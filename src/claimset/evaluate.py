@@ -38,7 +38,7 @@ from claimset.dataset import load
 from claimset.errors import ClaimsetError
 from claimset.matching import maximum_matching
 from claimset.models import AnnotationsModel, DocumentsModel, SpansModel
-from claimset.predictions import load_predictions
+from claimset.predictions import load_prediction_records
 from claimset.report import Section, markdown
 from claimset.scheme import Scheme
 
@@ -669,7 +669,7 @@ def evaluate(gold_dir: Path, pred_path: Path, scheme_file: Path | None = None) -
     """Score the predictions file ``pred_path`` against the gold dataset in ``gold_dir`` (under the gold's
     own scheme; ``scheme_file`` is an optional scheme file that must match it)."""
     gold = load_gold(gold_dir, scheme_file)
-    predictions = load_predictions(pred_path, gold.texts, gold.scheme)
+    predictions = load_prediction_records(pred_path, gold.texts, gold.scheme)
     return evaluate_records(gold, predictions.records(), str(pred_path))
 
 

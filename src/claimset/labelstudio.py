@@ -249,10 +249,12 @@ class Prediction:
     where: str = ""
 
 
-def read_predictions(path: Path) -> list[Prediction]:
-    """Predictions from a JSON list or JSONL file of ``{doc_id, result, model_version[, score]}``.
+def read_labelstudio_predictions(path: Path) -> list[Prediction]:
+    """Label Studio predictions from a JSON list or JSONL file of ``{doc_id, result, model_version[, score]}``.
 
     ``result`` is a Label Studio result list whose offsets are code points into the document text.
+    Prediction records (claimset's own format) are read by
+    :func:`claimset.predictions.load_prediction_records`.
     """
     try:
         raw = path.read_text(encoding="utf-8")
@@ -366,7 +368,7 @@ def push(
     from claimset.seeds import read_seeds
 
     documents = read_seeds(seeds_dir)
-    preds = read_predictions(predictions) if predictions is not None else []
+    preds = read_labelstudio_predictions(predictions) if predictions is not None else []
     config = label_config_xml(scheme or default_scheme())
     client = client or connect()
     project, project_created, settings_updated = ensure_project(client, project_title, config, guidelines)

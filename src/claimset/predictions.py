@@ -13,8 +13,8 @@ Only ``doc_id`` and ``claim`` are required. Offsets are Unicode code points into
 half-open (``text[start:end]``), exactly as in the gold tables. A target without ``stance`` is
 ``"about"``. See ``docs/predictions.md``.
 
-:func:`load_predictions` returns two flat tables (claims, targets) validated by pandera models whose
-allowed values come from the scheme, with every offset checked against the documents. Any problem
+:func:`load_prediction_records` returns two flat tables (claims, targets) validated by pandera models
+whose allowed values come from the scheme, with every offset checked against the documents. Any problem
 raises :class:`ClaimsetError` naming ``file:line`` (for Parquet, the 1-based row) and what is wrong.
 """
 
@@ -283,9 +283,13 @@ def _check_offsets(source: str, frame: pd.DataFrame, lengths: Mapping[str, int],
                             f"{bad[C.doc_id]!r} ({lengths[bad[C.doc_id]]} code points)")
 
 
-def load_predictions(path: Path, documents: Mapping[str, str], scheme: Scheme | None = None) -> Predictions:
-    """Read, validate and flatten a predictions file; ``documents`` maps doc_id to its text, and
-    ``scheme`` (the gold's; by default claimset's) gives the allowed quote types and stances."""
+def load_prediction_records(path: Path, documents: Mapping[str, str], scheme: Scheme | None = None) -> Predictions:
+    """Read, validate and flatten a file of prediction records (this module's format, JSONL or Parquet).
+
+    ``documents`` maps doc_id to its text, and ``scheme`` (the gold's; by default claimset's) gives the
+    allowed quote types and stances. Label Studio predictions (``claimset extract --format labelstudio``)
+    are read by :func:`claimset.labelstudio.read_labelstudio_predictions`.
+    """
     scheme = scheme or default_scheme()
     source = str(path)
     claim_rows, target_rows = _flatten(source, _raw_records(path))
