@@ -361,7 +361,7 @@ def test_evaluate_matches_nervaluate_on_records(tmp_path: Path) -> None:
 
 def test_score_spans_rejects_bad_overlap_threshold() -> None:
     empty = pd.DataFrame(columns=["doc_id", "label", "start", "end"])
-    with pytest.raises(ClaimsetError):
+    with pytest.raises(ClaimsetError, match=r"^min_overlap_percentage must be between 1\.0 and 100\.0$"):
         score_spans(empty, empty, LABELS, [], 0.5)
 
 

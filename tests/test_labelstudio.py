@@ -309,10 +309,10 @@ def test_interrupted_pull_leaves_nothing_partial(
         for i, chunk in enumerate(real_download(*args, **kwargs)):
             yield chunk[:10]
             if i == 0:
-                raise KeyboardInterrupt
+                raise KeyboardInterrupt("interrupted during the download")
 
     monkeypatch.setattr(exports, "download", broken_download)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match=r"^interrupted during the download$"):
         pull(round_trip.title, raw, gold, client=label_studio.client)
     assert list(raw.iterdir()) == []
     assert not gold.exists() or list(gold.iterdir()) == []
@@ -332,10 +332,10 @@ def test_import_failure_keeps_previous_tables(
     def add_task_then_interrupt(self: Any, task: Any) -> None:
         calls.append(1)
         real(self, task)
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("interrupted after the first task")
 
     monkeypatch.setattr(claimset.ingest._Importer, "add_task", add_task_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match=r"^interrupted after the first task$"):
         pull(round_trip.title, tmp_path / "raw", gold, client=label_studio.client)
     assert calls
     assert {p.name: p.read_bytes() for p in gold.iterdir()} == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,21 +59,22 @@ def test_surrounding_whitespace_is_trimmed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "value", "reason"),
+    ("start", "end", "value", "reason", "message"),
     [
-        (None, 3, "Lav", "offsets_missing"),
-        ("0", 3, "Lav", "offsets_missing"),
-        (1.5, 3, "Lav", "offsets_missing"),
-        (-1, 3, "Lav", "offsets_negative"),
-        (5, 2, "Lav", "offsets_reversed"),
-        (3, 3, "", "offsets_reversed"),
-        (0, 999, "Lav", "offsets_out_of_range"),
-        (0, 3, "Xyz", "text_mismatch"),
-        (6, 7, " ", "whitespace_span"),
+        (None, 3, "Lav", "offsets_missing", "start/end must be integers, got None/3"),
+        ("0", 3, "Lav", "offsets_missing", "start/end must be integers, got '0'/3"),
+        (1.5, 3, "Lav", "offsets_missing", "start/end must be integers, got 1.5/3"),
+        (-1, 3, "Lav", "offsets_negative", "negative offsets -1..3"),
+        (5, 2, "Lav", "offsets_reversed", "start 5 is not before end 2"),
+        (3, 3, "", "offsets_reversed", "start 3 is not before end 3"),
+        (0, 999, "Lav", "offsets_out_of_range", f"end 999 is past the text's {len(TEXT)} code points"),
+        (0, 3, "Xyz", "text_mismatch", "text[0:3] = 'Lav' but value.text = 'Xyz'"),
+        (6, 7, " ", "whitespace_span", "span 6..7 holds only white space"),
     ],
 )
-def test_unanchorable_spans_have_stable_reasons(start: object, end: object, value: str, reason: str) -> None:
-    with pytest.raises(OffsetError) as info:
+def test_unanchorable_spans_have_stable_reasons(start: object, end: object, value: str, reason: str,
+                                                message: str) -> None:
+    with pytest.raises(OffsetError, match=f"^{re.escape(message)}$") as info:
         resolve_span(TEXT, start, end, value)
     assert info.value.reason == reason
 
@@ -93,10 +96,10 @@ def test_reanchor_unique_ambiguous_and_missing() -> None:
     start = old.index("She said yes") + 4
     prefix, suffix = quote_selector(old, start, start + 4)
     assert reanchor(new, "said", prefix, suffix) == (new.index("She said") + 4, new.index("She said") + 8)
-    with pytest.raises(OffsetError) as info:
+    with pytest.raises(OffsetError, match=r"^quote 'said' occurs 2 times$") as info:
         reanchor("said said", "said", "", "")
     assert info.value.reason == "reanchor_ambiguous"
-    with pytest.raises(OffsetError) as info:
+    with pytest.raises(OffsetError, match=r"^quote 'denied' no longer occurs in the document$") as info:
         reanchor(new, "denied", "", "")
     assert info.value.reason == "reanchor_not_found"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -43,3 +44,14 @@ def test_ruff_is_clean() -> None:
 def test_mypy_is_clean() -> None:
     result = subprocess.run([str(BIN / "mypy")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_every_pytest_raises_says_what_message_it_expects() -> None:
+    """``pytest.raises`` without ``match=`` passes on any error of that type, the wrong one included."""
+    unmatched = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "raises" \
+                    and not any(keyword.arg == "match" for keyword in node.keywords):
+                unmatched.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert unmatched == []
