@@ -55,6 +55,7 @@ REJECTS: dict[str, tuple[list[tuple[str, str | None, str]], int, int]] = {
     "out-of-range-offsets.json": ([("region", "q1", "offsets_out_of_range"),
                                    ("relation", None, "relation_endpoint_rejected")], 6, 4),
     "whitespace-span.json": ([("region", "ws1", "whitespace_span")], 7, 5),
+    "not-a-task.json": ([("task", None, "not_a_task")], 7, 5),
     "empty-result.json": ([], 0, 0),
     "same-task-twice.json": ([], 7, 5),
     "changed-document.json": ([], 11, 8),

@@ -77,6 +77,9 @@ CASES: list[tuple[str, Any, list[tuple[str, str | None, str]]]] = [
      [("relation", None, "relation_missing_region")]),
     ("duplicate region ids", lambda r: r.append(region("c", TEXT, 0, 6, "Speaker")),
      [("region", "c", "duplicate_region_id")]),
+    ("offsets that are not integers", lambda r: r[2]["value"].update(start="0"),
+     [("region", "s", "offsets_missing"), ("attribute", "s", "attribute_region_rejected"),
+      ("relation", None, "relation_endpoint_rejected")]),
     ("negative offsets", lambda r: r[2]["value"].update(start=-2),
      [("region", "s", "offsets_negative"), ("attribute", "s", "attribute_region_rejected"),
       ("relation", None, "relation_endpoint_rejected")]),
@@ -131,9 +134,25 @@ def test_left_direction_relation_is_stored_head_to_tail(tmp_path: Path) -> None:
     assert [(r["head_span_id"], r["tail_span_id"]) for r in tables["relations"]] == [("7:c", "7:s")]
 
 
-def test_every_reason_has_a_description() -> None:
-    reasons = {reason for _, _, expected in CASES for _, _, reason in expected}
-    assert reasons <= set(RejectReason)
+# Reasons that the single-case tests of this module produce and assert (test name -> reasons).
+SINGLE_CASES = {
+    "test_cancelled_annotation_is_kept_but_its_regions_are_rejected": {"cancelled"},
+    "test_task_without_text_rejects_every_region": {"task_without_text"},
+    "test_reanchoring_that_fails_is_listed": {"reanchor_not_found", "reanchor_ambiguous"},
+}
+
+
+def test_every_documented_reason_is_produced_by_a_test() -> None:
+    """Each RejectReason comes out of an import in some test: the cases above, the single cases of this
+    module, or the bad-export fixtures (tests/fixtures/bad-exports); and none of them produces another."""
+    from test_bad_exports import REJECTS
+
+    assert all(name in globals() for name in SINGLE_CASES)
+    produced = {reason for _, _, expected in CASES for _, _, reason in expected}
+    produced |= {reason for reasons in SINGLE_CASES.values() for reason in reasons}
+    produced |= {reason for rejects, _, _ in REJECTS.values() for _, _, reason in rejects}
+    assert sorted(set(RejectReason) - produced) == []  # documented, never produced by a test
+    assert sorted(produced - set(RejectReason)) == []  # produced, not documented
 
 
 def test_cancelled_annotation_is_kept_but_its_regions_are_rejected(tmp_path: Path) -> None:
@@ -198,11 +217,23 @@ def test_changed_document_text_is_reanchored_by_quote(tmp_path: Path) -> None:
     assert tables["documents"][0]["text"] == seed.text
 
 
-def test_reanchoring_that_fails_is_listed(tmp_path: Path) -> None:
-    seed = parse_seed(b"date 2026-11-25\n\nPutin accused nobody.", "seeds/doc-1.txt")
+@pytest.mark.parametrize(
+    ("seed_text", "expected"),
+    [
+        # neither quote is in the new text
+        ("Putin accused nobody.", [("region", "c", "reanchor_not_found"), ("region", "s", "reanchor_not_found")]),
+        # the Speaker's quote twice, each time with as much of its old context (" " after it)
+        ("Lavrov said no. Lavrov said no.", [("region", "c", "reanchor_not_found"),
+                                             ("region", "s", "reanchor_ambiguous")]),
+    ],
+    ids=["not-found", "ambiguous"],
+)
+def test_reanchoring_that_fails_is_listed(tmp_path: Path, seed_text: str,
+                                          expected: list[tuple[str, str | None, str]]) -> None:
+    seed = parse_seed(f"date 2026-11-25\n\n{seed_text}".encode(), "seeds/doc-1.txt")
     result = claim_with_speaker(TEXT, "the West 😀 of meddling", "Lavrov")
     _, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, result)])], seeds=[seed])
-    assert ("region", "c", "reanchor_not_found") in rejects_of(tables)
+    assert [row for row in rejects_of(tables) if row[0] == "region"] == expected
 
 
 def test_repairs_are_recorded_per_span(tmp_path: Path) -> None:
