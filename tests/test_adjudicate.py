@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from claimset.adjudicate import ADJUDICATOR, adjudicate, review_to_labelstudio, synthetic_annotation_id
+from claimset.adjudicate import adjudicate, review_to_labelstudio
 from claimset.cli import app
 from claimset.evaluate import load_gold
 from claimset.tables import read_table
@@ -42,10 +42,12 @@ def test_majority_accepts_two_of_three_and_reviews_the_rest(tmp_path: Path) -> N
     spans = rows(gold, "spans")
     assert [(s["label"], s["text"], s["quote_type"], s["entity"]) for s in spans] == [
         ("Speaker", "Putin", None, "Putin"), ("Claim", "NATO lied", "indirect", None)]
-    aid = synthetic_annotation_id("d1")
+    # The first 48 bits of SHA-256("adjudicated:d1"), computed once outside claimset:
+    #   h=$(printf 'adjudicated:d1' | sha256sum | cut -c1-12); echo $((16#$h))
+    aid = 221401726683031
     assert {s["annotation_id"] for s in spans} == {aid}
     [annotation] = rows(gold, "annotations")
-    assert annotation["annotator"] == ADJUDICATOR and annotation["status"] == "submitted"
+    assert annotation["annotator"] == "adjudicated" and annotation["status"] == "submitted"
     assert (annotation["n_regions"], annotation["n_relations"]) == (2, 1)
     [relation] = rows(gold, "relations")
     by_id = {s["span_id"]: s for s in spans}

@@ -4,13 +4,15 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+from pandera.errors import SchemaError, SchemaErrors
 
 from claimset.errors import ClaimsetError
 from claimset.models import AnnotationsModel, RelationsModel, SpansModel, table_schema
 from claimset.scheme import default_scheme, label_config_xml, load_scheme, parse_scheme
-from claimset.tables import SPANS
+from claimset.tables import ANNOTATIONS, SPANS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEME_FILE = ROOT / "schema" / "scheme.yaml"
@@ -63,7 +65,14 @@ def test_models_take_allowed_values_from_the_scheme() -> None:
     allowed_types = relations.columns[RelationsModel.type].checks[-1].statistics["allowed_values"]
     assert list(allowed_types) == ["said_by", "cued_by", "against", "supports", "about"]
     assert set(scheme.attribute_names) <= set(SPANS.names)
-    assert AnnotationsModel.to_schema().strict is True
+
+
+def test_models_refuse_a_column_the_table_does_not_have() -> None:
+    frame = ANNOTATIONS.empty_table().to_pandas()
+    assert AnnotationsModel.validate(frame).empty
+    frame["note"] = pd.Series([], dtype=object)
+    with pytest.raises((SchemaError, SchemaErrors), match="column 'note' not in DataFrameSchema"):
+        AnnotationsModel.validate(frame)
 
 
 def _scheme_data() -> dict:  # type: ignore[type-arg]
