@@ -30,7 +30,8 @@ _STRUCTURE[ord(",")] = 2
 # bytes.translate table for the same scan: 1 structural byte, 2 ASCII digit, 3 quote, 4 backslash, 0 other
 _SCAN_BYTES = bytes(1 if code in b"{}[]," else 2 if code in b"0123456789" else 3 if code == 0x22
                     else 4 if code == 0x5C else 0 for code in range(256))
-_LONG_DIGITS = b"\x02" * 20
+# orjson reads an integer below -2**63 as a float from 19 digits on, one above 2**64 - 1 from 20 on
+_LONG_DIGITS = b"\x02" * 19
 _NOT_DIGIT = re.compile(b"[^\x02]")
 _WHITESPACE = b" \t\r\n"
 
@@ -39,7 +40,7 @@ def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, list[in
     """Scan ``buf[start:]``, which begins at an item of the top-level array, outside any string.
 
     Returns the positions of the separators that end complete items (commas at the array's own
-    depth), the position of the array's closing bracket if it is in ``buf``, and where runs of 20
+    depth), the position of the array's closing bracket if it is in ``buf``, and where runs of 19
     or more digits start (numbers orjson would not read exactly, see :func:`_decode`). Vectorised
     (numpy over bytes, the idea of simdjson's first stage): quotes preceded by an odd run of
     backslashes are escaped; brackets and commas between unescaped quotes are inside strings.
@@ -76,10 +77,10 @@ def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, list[in
 
 
 def _long_digit_runs(scanned: bytes, start: int) -> list[int]:
-    """Where the runs of 20 or more ASCII digits of ``buf[start:]`` start (a run cut by ``start`` starts there).
+    """Where the runs of 19 or more ASCII digits of ``buf[start:]`` start (a run cut by ``start`` starts there).
 
     ``scanned`` is ``buf`` translated by :data:`_SCAN_BYTES` (digits are byte 2); the runs are found
-    with ``bytes.find`` of 20 digit bytes: the leftmost match in a run is its start.
+    with ``bytes.find`` of 19 digit bytes: the leftmost match in a run is its start.
     """
     runs: list[int] = []
     position = scanned.find(_LONG_DIGITS, start)
