@@ -17,6 +17,7 @@ from claimset.codes import RejectReason
 from claimset.errors import ClaimsetError
 from claimset.ingest import ImportSummary, import_exports
 from claimset.seeds import parse_seed
+from claimset.summary import NothingWrittenError
 from claimset.tables import read_table
 from lsjson import annotation, choice, claim_with_speaker, entity, region, relation, task
 
@@ -157,11 +158,23 @@ def test_every_documented_reason_is_produced_by_a_test() -> None:
 
 def test_cancelled_annotation_is_kept_but_its_regions_are_rejected(tmp_path: Path) -> None:
     result = claim_with_speaker(TEXT, "of meddling", "Lavrov")
-    summary, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, result, cancelled=True)])])
-    assert [a["status"] for a in tables["annotations"]] == ["cancelled"]
-    assert tables["spans"] == [] and tables["relations"] == []
+    submitted = annotation(8, [region("l", TEXT, 0, 6, "Speaker")])
+    summary, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, result, cancelled=True), submitted])])
+    assert [a["status"] for a in tables["annotations"]] == ["cancelled", "submitted"]
+    assert [s["annotation_id"] for s in tables["spans"]] == [8] and tables["relations"] == []
     assert {reason for _, _, reason in rejects_of(tables)} == {"cancelled"}
     assert (summary.regions.rejected, summary.attributes.rejected, summary.relations.rejected) == (2, 2, 1)
+
+
+def test_an_import_that_writes_no_span_fails_and_names_the_reasons(tmp_path: Path) -> None:
+    result = claim_with_speaker(TEXT, "of meddling", "Lavrov")
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([task(1, TEXT, [annotation(7, result, cancelled=True)])]), encoding="utf-8")
+    with pytest.raises(NothingWrittenError, match=r"^export\.json: nothing imported") as info:
+        import_exports([export], tmp_path / "out")
+    assert str(info.value) == "export.json: nothing imported: 2 region(s) read, none written; rejects: cancelled 5"
+    assert info.value.summary.rejects_by_reason == {"cancelled": 5}
+    assert not (tmp_path / "out" / "spans.parquet").exists()
 
 
 def test_empty_result_and_task_without_annotations(tmp_path: Path) -> None:
@@ -176,9 +189,10 @@ def test_empty_result_and_task_without_annotations(tmp_path: Path) -> None:
 def test_task_without_text_rejects_every_region(tmp_path: Path) -> None:
     bad = task(1, "", [annotation(7, claim_with_speaker(TEXT, "of meddling", "Lavrov"))])
     del bad["data"]["text"]
-    _, tables = run_import(tmp_path, [bad])
+    good = task(2, TEXT, [annotation(8, [region("l", TEXT, 0, 6, "Speaker")])], doc_id="doc-2")
+    _, tables = run_import(tmp_path, [bad, good])
     assert {reason for _, _, reason in rejects_of(tables)} == {"task_without_text"}
-    assert len(tables["rejects"]) == 5 and tables["documents"] == []
+    assert len(tables["rejects"]) == 5 and [d["doc_id"] for d in tables["documents"]] == ["doc-2"]
 
 
 def test_drafts_and_predictions_are_counted_not_imported(tmp_path: Path) -> None:
@@ -220,11 +234,10 @@ def test_changed_document_text_is_reanchored_by_quote(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("seed_text", "expected"),
     [
-        # neither quote is in the new text
-        ("Putin accused nobody.", [("region", "c", "reanchor_not_found"), ("region", "s", "reanchor_not_found")]),
+        # the Claim's quote is not in the new text (the Speaker's is, so something is written)
+        ("Lavrov accused nobody.", [("region", "c", "reanchor_not_found")]),
         # the Speaker's quote twice, each time with as much of its old context (" " after it)
-        ("Lavrov said no. Lavrov said no.", [("region", "c", "reanchor_not_found"),
-                                             ("region", "s", "reanchor_ambiguous")]),
+        ("Lavrov said no. Lavrov said no. the West 😀 of meddling", [("region", "s", "reanchor_ambiguous")]),
     ],
     ids=["not-found", "ambiguous"],
 )
@@ -290,14 +303,14 @@ def test_large_export_streams_in_row_groups(tmp_path: Path, monkeypatch: pytest.
             handle.write(("," if i else "") + json.dumps(task(i, TEXT, [annotation(i, result)], doc_id=f"d{i}")))
         handle.write("]")
     seen: list[int] = []
-    original = ingest.read_tasks
+    original = ingest.scan_tasks
 
     def spy(path: Path, on_read: Any = None) -> Any:
-        for item in original(path, on_read):
+        for item, lone_surrogate in original(path, on_read):
             seen.append(item["id"])
-            yield item
+            yield item, lone_surrogate
 
-    monkeypatch.setattr(ingest, "read_tasks", spy)
+    monkeypatch.setattr(ingest, "scan_tasks", spy)
     summary = import_exports([export], tmp_path / "out")
     assert summary.reconciles and summary.regions.written == 2 * n_tasks
     assert seen == list(range(n_tasks))

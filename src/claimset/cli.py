@@ -499,6 +499,9 @@ def print_import_summary(summary: dict[str, Any]) -> None:
         f"predictions {summary['predictions']} (drafts and predictions are not imported)",
         markup=False,
     )
+    if summary["legacy_completions"]:
+        out.print(f"legacy export: {summary['legacy_completions']} task(s) had 'completions' (read as annotations)",
+                  markup=False)
     for kind in ("regions", "attributes", "relations", "other_items"):
         c = summary[kind]
         out.print(f"{kind}: read {c['read']} = written {c['written']} + rejected {c['rejected']} "

@@ -36,7 +36,22 @@ class RejectReason(_Code):
     """Why an item of a Label Studio export went to ``rejects`` instead of the tables."""
 
     NOT_A_TASK = "not_a_task", "an item of the export is not a task object with 'data'"
+    MALFORMED_TASK = (
+        "malformed_task", "the task's id is not a 64-bit integer, or its annotations, completions, drafts or "
+        "predictions are not lists; every item of the task is rejected"
+    )
     TASK_WITHOUT_TEXT = "task_without_text", "the task has no text to anchor spans in"
+    INVALID_UNICODE = (
+        "invalid_unicode", "a lone surrogate (an unpaired \\ud800-\\udfff escape, not Unicode text) in the task's "
+        "text or doc_id (the whole task is rejected) or anywhere in a result item"
+    )
+    MALFORMED_ANNOTATION = (
+        "malformed_annotation", "the annotation is not an object, or its result is not a list, its id not a 64-bit "
+        "integer, or was_cancelled/ground_truth not true, false or null; every item of it is rejected"
+    )
+    DUPLICATE_ANNOTATION_ID = (
+        "duplicate_annotation_id", "an annotation with this id was already read in another task; the first one is kept"
+    )
     CANCELLED = "cancelled", "the annotation was cancelled (skipped) by its annotator; it contributes no spans"
     UNKNOWN_RESULT_TYPE = "unknown_result_type", "the result item's type is none of labels, choices, textarea, relation"
     UNKNOWN_FROM_NAME = "unknown_from_name", "the result names a control tag that the scheme does not define"
@@ -57,6 +72,7 @@ class RejectReason(_Code):
     ATTRIBUTE_WRONG_LABEL = "attribute_wrong_label", "the attribute does not apply to the region's label"
     UNKNOWN_ATTRIBUTE_VALUE = "unknown_attribute_value", "the attribute value is not allowed by the scheme"
     ATTRIBUTE_EMPTY = "attribute_empty", "the attribute carries no value"
+    ATTRIBUTE_NOT_TEXT = "attribute_not_text", "a textarea value is not a string or a list of strings"
     DUPLICATE_ATTRIBUTE = "duplicate_attribute", "the region already has a value for this attribute"
     RELATION_MISSING_REGION = "relation_missing_region", "a relation endpoint is not a region of the annotation"
     RELATION_ENDPOINT_REJECTED = "relation_endpoint_rejected", "a relation endpoint is a rejected region"
@@ -65,6 +81,9 @@ class RejectReason(_Code):
     UNKNOWN_RELATION = "unknown_relation", "the relation type is not in the scheme"
     RELATION_WRONG_LABELS = "relation_wrong_labels", "the relation joins labels the scheme does not allow for its type"
     RELATION_BIDIRECTIONAL = "relation_bidirectional", "the relation is bidirectional; scheme relations are directed"
+    RELATION_DIRECTION_UNKNOWN = (
+        "relation_direction_unknown", "the relation's direction is none of right, left, bi (missing or null is right)"
+    )
     DUPLICATE_RELATION = "duplicate_relation", "the same relation appears twice in the annotation"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from claimset import offsets
 from claimset.codes import RejectReason, Repair, join_repairs
+from claimset.reader import has_lone_surrogate
 from claimset.scheme import Attribute, RelationType, Scheme
 from claimset.seeds import Document
 from claimset.sink import RowBuffer
@@ -20,6 +21,9 @@ from claimset.summary import ImportSummary
 
 # Result item type -> kind of item counted in the summary.
 KINDS = {"labels": "region", "choices": "attribute", "textarea": "attribute", "relation": "relation"}
+# Relation directions read as head -> tail (right) or tail -> head (left); missing or null is Label Studio's
+# default, right. "bi" is rejected on its own (relation_bidirectional), anything else is unknown.
+DIRECTIONS = (None, "right", "left")
 
 
 class _Region:
@@ -101,9 +105,12 @@ class ResultConverter:
     def reject(self, item: str, raw: Any, reason: RejectReason, message: str) -> None:
         self.reject_item(item, region_key(raw), reason, message, raw)
 
-    def convert(self, result: list[Any], kinds: list[str] | None = None) -> None:
+    def convert(self, result: list[Any], kinds: list[str] | None = None, *, screen_unicode: bool = False) -> None:
+        """Convert ``result``; ``screen_unicode``: first reject the items that hold a lone surrogate."""
         if kinds is None:
             kinds = [item_kind(item) for item in result]
+        if screen_unicode:
+            result, kinds = self._screen_unicode(result, kinds)
         region_items: list[Any] = []
         attribute_items: list[Any] = []
         relation_items: list[Any] = []
@@ -133,6 +140,24 @@ class ResultConverter:
             summary.relations.read += len(relation_items)
             self._add_relations(relation_items)
 
+    def _screen_unicode(self, result: list[Any], kinds: list[str]) -> tuple[list[Any], list[str]]:
+        """Reject the items holding a lone surrogate (``invalid_unicode``); return the others with their kinds."""
+        counts = {"region": self.summary.regions, "attribute": self.summary.attributes,
+                  "relation": self.summary.relations, "other": self.summary.other_items}
+        kept: list[Any] = []
+        kept_kinds: list[str] = []
+        for item, kind in zip(result, kinds, strict=True):
+            if not has_lone_surrogate(item):
+                kept.append(item)
+                kept_kinds.append(kind)
+                continue
+            counts[kind].read += 1
+            counts[kind].rejected += 1
+            if kind == "region" and region_key(item) is not None:
+                self.rejected_regions.add(str(region_key(item)))
+            self.reject(kind, item, RejectReason.INVALID_UNICODE, "the result item holds a lone surrogate")
+        return kept, kept_kinds
+
     def _reject_region(self, item: dict[str, Any], reason: RejectReason, message: str) -> None:
         self.summary.regions.rejected += 1
         region_id = item.get("id")
@@ -155,8 +180,8 @@ class ResultConverter:
             return self._reject_region(item, RejectReason.UNKNOWN_TO_NAME, f"to_name {get('to_name')!r}")
         if len(labels) > 1:
             return self._reject_region(item, RejectReason.MULTIPLE_LABELS, f"labels {labels!r}")
-        if not labels or labels[0] not in self.index.span_labels:
-            return self._reject_region(item, RejectReason.UNKNOWN_LABEL, f"label {labels!r} is not in the scheme")
+        if not labels or type(labels[0]) is not str or labels[0] not in self.index.span_labels:
+            return self._reject_region(item, RejectReason.UNKNOWN_LABEL, f"label {raw_labels!r} is not in the scheme")
         regions = self.regions
         if region_id in regions or region_id in self.rejected_regions or not region_id:
             return self._reject_region(item, RejectReason.DUPLICATE_REGION_ID, f"region id {region_id!r} repeats")
@@ -198,6 +223,9 @@ class ResultConverter:
             message = f"{attribute.from_name} refers to region {region_id!r}"
         elif attribute.label != region.label:
             reason, message = RejectReason.ATTRIBUTE_WRONG_LABEL, f"{attribute.from_name} on a {region.label}"
+        elif attribute.control == "textarea" and not _is_text(_mapping(get("value")).get("text")):
+            reason = RejectReason.ATTRIBUTE_NOT_TEXT
+            message = f"{attribute.from_name} text {_mapping(get('value')).get('text')!r:.60}"
         else:
             value = attribute_value(item, attribute.control)
             if not value:
@@ -270,12 +298,14 @@ class ResultConverter:
                         ) -> tuple[RejectReason | None, str, tuple[str, str, str] | None]:
         get = item.get
         from_id, to_id = str(get("from_id", "")), str(get("to_id", ""))
-        direction = get("direction", "right")
+        direction = get("direction")
         labels = get("labels")
         if not isinstance(labels, list):
             labels = []
         if direction == "bi":
             return RejectReason.RELATION_BIDIRECTIONAL, f"{from_id}<->{to_id}", None
+        if direction not in DIRECTIONS:
+            return RejectReason.RELATION_DIRECTION_UNKNOWN, f"{from_id}->{to_id} direction {direction!r:.40}", None
         head_id, tail_id = (to_id, from_id) if direction == "left" else (from_id, to_id)
         regions = self.regions
         head, tail = regions.get(head_id), regions.get(tail_id)
@@ -297,6 +327,11 @@ class ResultConverter:
         if key in seen:
             return RejectReason.DUPLICATE_RELATION, f"{rel.value} {head_id}->{tail_id} repeats", None
         return None, "", key
+
+
+def _is_text(raw: Any) -> bool:
+    """A textarea's ``value.text``: a string, a list of strings, or nothing (then it is empty)."""
+    return raw is None or isinstance(raw, str) or (isinstance(raw, list) and all(isinstance(p, str) for p in raw))
 
 
 def attribute_value(item: dict[str, Any], control: str) -> str | None:

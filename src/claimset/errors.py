@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 class ClaimsetError(Exception):
     """Bad input or a failed operation, with a message that says what and where.
@@ -12,6 +14,20 @@ class ClaimsetError(Exception):
 
 class ClaimsetWarning(UserWarning):
     """Something the user should know that does not stop the command; the CLI prints it as one line."""
+def json_problem(exc: BaseException) -> str:
+    """Why the standard library's JSON decoder refused a text, in a few words on one line.
+
+    Besides :class:`json.JSONDecodeError` it raises :class:`RecursionError` for deep nesting and a plain
+    :class:`ValueError` for an integer of more than 4300 digits.
+    """
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} (line {exc.lineno} column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(":")[0] or type(exc).__name__
+
+
+LONE_SURROGATE = "a lone surrogate (a \\ud800-\\udfff escape without its pair) is not Unicode text"
 
 
 class MissingExtraError(ClaimsetError):

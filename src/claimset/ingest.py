@@ -12,24 +12,28 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import hashlib
 import json
+import math
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
 
 from claimset.codes import RejectReason
 from claimset.convert import KINDS, ResultConverter, SchemeIndex, item_kind, region_key
 from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
-from claimset.reader import read_tasks
+from claimset.reader import has_lone_surrogate, scan_tasks
 from claimset.scheme import Scheme, default_scheme
 from claimset.seeds import Document, sha256_text
 from claimset.sink import DocumentStore, RowBuffer, drop_rows
-from claimset.summary import ImportSummary, ItemCounts
+from claimset.summary import ImportSummary, ItemCounts, check_written
 from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS
 
 if TYPE_CHECKING:
@@ -43,6 +47,8 @@ class _Occurrence:
     """Where one version of an annotation lies in the staged tables (row ranges), for replacement."""
 
     updated_at: dt.datetime | None
+    digest: int  # of the annotation's content: breaks ties between versions with the same updated_at
+    task_id: int | None
     cancelled: bool
     rows: dict[str, tuple[int, int]]  # table -> half-open row range
     counts: dict[str, tuple[int, int]]  # item kind -> (written, rejected)
@@ -67,13 +73,103 @@ def _parse_date(value: Any) -> dt.date | None:
 
 
 def _user_id(completed_by: Any) -> str:
-    if isinstance(completed_by, dict):
-        completed_by = completed_by.get("id")
-    return f"ls-user-{completed_by}" if completed_by is not None else "ls-user-unknown"
+    """A pseudonymous annotator id, whatever form ``completed_by`` takes in the export.
+
+    ``ls-user-<id>`` for an integer id (or an object with an integer ``id``); ``ls-user-<12 hex>``, the
+    start of the SHA-256 of the value (a string as is, anything else as sorted JSON), for anything
+    else, such as an e-mail; ``ls-user-unknown`` when it is missing.
+    """
+    if isinstance(completed_by, dict) and _as_int(completed_by.get("id")) is not None:
+        completed_by = completed_by["id"]
+    if completed_by is None:
+        return "ls-user-unknown"
+    if _as_int(completed_by) is not None:
+        return f"ls-user-{completed_by}"
+    text = completed_by if isinstance(completed_by, str) else json.dumps(completed_by, sort_keys=True)
+    return "ls-user-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+INT64 = range(-(2**63), 2**63)
 
 
 def _as_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """``value`` if it is an integer that fits the tables' 64-bit columns, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value in INT64 else None
+
+
+def _lead_time(value: Any) -> float | None:
+    """Seconds as a float; None for anything else, including numbers beyond a float's range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _show(value: Any) -> str:
+    """A short repr of a value for a message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` as is when it is Unicode; else each lone surrogate written as its ``\\uXXXX`` escape.
+
+    In a JSON text the surrogates can only sit inside strings, where the escape is the JSON escape.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _task_problem(task: dict[str, Any]) -> str | None:
+    """Why the task's structure is not a Label Studio task's (see ``RejectReason.MALFORMED_TASK``), or None."""
+    task_id = task.get("id")
+    if task_id is not None and _as_int(task_id) is None:
+        return f"task id {_show(task_id)} is not a 64-bit integer"
+    for key in ("annotations", "completions", "drafts", "predictions"):
+        value = task.get(key)
+        if value is not None and not isinstance(value, list):
+            return f"task {task_id}: '{key}' is {type(value).__name__}, not a list"
+    return None
+
+
+def _annotation_problem(annotation: Any) -> str | None:
+    """Why ``annotation`` cannot be read (see ``RejectReason.MALFORMED_ANNOTATION``), or None."""
+    if not isinstance(annotation, dict):
+        return f"annotation is {type(annotation).__name__}, not an object"
+    annotation_id = annotation.get("id")
+    if annotation_id is not None and _as_int(annotation_id) is None:
+        return f"annotation id {_show(annotation_id)} is not a 64-bit integer"
+    result = annotation.get("result")
+    if result is not None and not isinstance(result, list):
+        return f"annotation {annotation_id}: 'result' is {type(result).__name__}, not a list"
+    for key in ("was_cancelled", "ground_truth"):
+        flag = annotation.get(key)
+        if flag is not None and not isinstance(flag, bool):
+            return f"annotation {annotation_id}: '{key}' is {_show(flag)}, not true or false"
+    return None
+
+
+def _digest(annotation: dict[str, Any]) -> int:
+    """CRC-32 of the annotation as JSON with sorted keys: the same content gives the same number."""
+    try:
+        content = orjson.dumps(annotation, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson refuses integers beyond 64 bits and lone surrogates
+        content = json.dumps(annotation, sort_keys=True).encode("ascii")
+    return zlib.crc32(content)
+
+
+_NO_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _version_key(updated_at: dt.datetime | None, digest: int) -> tuple[bool, dt.datetime, int]:
+    """The order of versions of one annotation: by ``updated_at`` (none is oldest), ties by content digest."""
+    return updated_at is not None, updated_at or _NO_TIME, digest
 
 
 class _Importer:
@@ -101,15 +197,50 @@ class _Importer:
         self.summary.rejects_by_reason[reason] += 1
         self.buffers["rejects"].append((
             self.source, task_id, annotation_id, item,
-            None if region_id is None else str(region_id), reason, message,
-            json.dumps(raw, ensure_ascii=False, sort_keys=True),
+            None if region_id is None else utf8_safe(str(region_id)), reason, utf8_safe(message),
+            utf8_safe(json.dumps(raw, ensure_ascii=False, sort_keys=True)),
         ))
 
+    def _reject_items(self, task_id: int | None, annotation_id: int | None, items: list[Any],
+                      reason: RejectReason, message: str) -> None:
+        """Every result item of ``items`` to rejects, counted by kind."""
+        for item in items:
+            counts = self._counts_for(item)
+            counts.read += 1
+            counts.rejected += 1
+            self.reject(task_id, annotation_id, self._kind(item), region_key(item), reason, message, item)
+
+    def _reject_whole(self, task_id: int | None, annotation_id: int | None, item: str, reason: RejectReason,
+                      message: str, raw: Any) -> None:
+        """One reject for a task or annotation (or a field of one) that has no result items to reject."""
+        self.summary.other_items.read += 1
+        self.summary.other_items.rejected += 1
+        self.reject(task_id, annotation_id, item, None, reason, message, raw)
+
+    def _reject_annotation(self, annotation: Any, task_id: int | None, reason: RejectReason, message: str) -> None:
+        """The annotation's result items to rejects; the annotation itself (or its result that is not a list)
+        when it has none."""
+        is_object = isinstance(annotation, dict)
+        annotation_id = _as_int(annotation.get("id")) if is_object else None
+        result = annotation.get("result") if is_object else None
+        if isinstance(result, list) and result:
+            self._reject_items(task_id, annotation_id, result, reason, message)
+        else:
+            raw = result if is_object and result is not None and not isinstance(result, list) else annotation
+            self._reject_whole(task_id, annotation_id, "annotation", reason, message, raw)
+
     # -- tasks ------------------------------------------------------------------------------------
-    def add_task(self, task: Any) -> None:
+    def add_task(self, task: Any, lone_surrogate: bool = False) -> None:
+        """Import one task; ``lone_surrogate``: the reader found a lone surrogate somewhere in it."""
         self.summary.tasks += 1
+        if isinstance(task, dict) and isinstance(task.get("completions"), list):
+            self.summary.legacy_completions += 1
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             self._reject_task(task, RejectReason.NOT_A_TASK, "item is not a task object with 'data'")
+            return
+        problem = _task_problem(task)
+        if problem is not None:
+            self._reject_task(task, RejectReason.MALFORMED_TASK, problem)
             return
         task_id = _as_int(task.get("id"))
         data = task["data"]
@@ -117,29 +248,33 @@ class _Importer:
         if not isinstance(text, str) or not text:
             self._reject_task(task, RejectReason.TASK_WITHOUT_TEXT, f"task {task_id} has no '{self.scheme.text_name}'")
             return
+        if lone_surrogate and (has_lone_surrogate(text) or has_lone_surrogate(data.get("doc_id"))):
+            self._reject_task(task, RejectReason.INVALID_UNICODE, f"task {task_id}: a lone surrogate in its text or "
+                              "doc_id")
+            return
         self.summary.drafts += len(task.get("drafts") or [])
         self.summary.predictions += len(task.get("predictions") or [])
         doc_id = str(data.get("doc_id") or f"ls-task-{task_id}")
         document = self._document(doc_id, text, data, task_id)
-        for annotation in task.get("annotations") or []:
-            self._add_annotation(annotation, task_id, document, text)
+        for annotation in _annotations(task):
+            self._add_annotation(annotation, task_id, document, text, lone_surrogate)
 
     def _reject_task(self, task: Any, reason: RejectReason, message: str) -> None:
-        task_id = _as_int(task.get("id")) if isinstance(task, dict) else None
-        annotations = task.get("annotations") if isinstance(task, dict) else None
-        if not isinstance(annotations, list) or not annotations:
-            self.reject(task_id, None, "task", None, reason, message, task)
-            self.summary.other_items.read += 1
-            self.summary.other_items.rejected += 1
+        """Every result item of the task to rejects; its annotations, or fields, that have none go whole."""
+        if not isinstance(task, dict):
+            self._reject_whole(None, None, "task", reason, message, task)
             return
-        for annotation in annotations:
-            annotation_id = _as_int(annotation.get("id")) if isinstance(annotation, dict) else None
-            result = annotation.get("result") if isinstance(annotation, dict) else None
-            for item in result if isinstance(result, list) else []:
-                counts = self._counts_for(item)
-                counts.read += 1
-                counts.rejected += 1
-                self.reject(task_id, annotation_id, self._kind(item), region_key(item), reason, message, item)
+        task_id = _as_int(task.get("id"))
+        rows = self.buffers["rejects"].count
+        for key in ("annotations", "completions"):
+            value = task.get(key)
+            if isinstance(value, list):
+                for annotation in value:
+                    self._reject_annotation(annotation, task_id, reason, message)
+            elif value is not None:
+                self._reject_whole(task_id, None, "task", reason, message, value)
+        if self.buffers["rejects"].count == rows:
+            self._reject_whole(task_id, None, "task", reason, message, task)
 
     def _document(self, doc_id: str, text: str, data: dict[str, Any], task_id: int | None) -> Document:
         known = self.documents.get(doc_id)
@@ -155,46 +290,48 @@ class _Importer:
         return document
 
     # -- annotations ------------------------------------------------------------------------------
-    def _add_annotation(self, annotation: Any, task_id: int | None, document: Document, task_text: str) -> None:
-        if not isinstance(annotation, dict):
-            self.reject(task_id, None, "annotation", None, RejectReason.NOT_A_TASK, "annotation is not an object",
-                        annotation)
-            self.summary.other_items.read += 1
-            self.summary.other_items.rejected += 1
+    def _add_annotation(self, annotation: Any, task_id: int | None, document: Document, task_text: str,
+                        lone_surrogate: bool = False) -> None:
+        problem = _annotation_problem(annotation)
+        if problem is not None:
+            self._reject_annotation(annotation, task_id, RejectReason.MALFORMED_ANNOTATION, problem)
             return
         annotation_id = _as_int(annotation.get("id"))
-        raw_result = annotation.get("result")
-        result: list[Any] = raw_result if isinstance(raw_result, list) else []
+        result: list[Any] = annotation.get("result") or []
         updated_at = _parse_time(annotation.get("updated_at"))
-        if annotation_id is not None and annotation_id in self.seen \
-                and not self._replaces(annotation_id, updated_at, result):
-            return
+        digest = _digest(annotation)
+        if annotation_id is not None and annotation_id in self.seen:
+            first_task = self.seen[annotation_id].task_id
+            if first_task != task_id:
+                self._reject_annotation(annotation, task_id, RejectReason.DUPLICATE_ANNOTATION_ID,
+                                        f"annotation {annotation_id} is also in task {first_task}")
+                return
+            if not self._replaces(annotation_id, _version_key(updated_at, digest), result):
+                return
         start_rows = {name: buf.count for name, buf in self.buffers.items()}
         before = self._item_counts()
         reasons_before = Counter(self.summary.rejects_by_reason)
-        cancelled = bool(annotation.get("was_cancelled"))
+        cancelled = annotation.get("was_cancelled") is True
         kinds_get = KINDS.get
         kinds = [kinds_get(item_type, "other") if type(item) is dict and type(item_type := item.get("type")) is str
                  else item_kind(item) for item in result]  # item_kind(item), its common case written out
         self._write_annotation(annotation, annotation_id, task_id, document.doc_id, updated_at, result, cancelled,
                                kinds)
         if cancelled:
-            for item in result:
-                counts = self._counts_for(item)
-                counts.read += 1
-                counts.rejected += 1
-                self.reject(task_id, annotation_id, self._kind(item), region_key(item), RejectReason.CANCELLED,
-                            f"annotation {annotation_id} was cancelled", item)
+            self._reject_items(task_id, annotation_id, result, RejectReason.CANCELLED,
+                               f"annotation {annotation_id} was cancelled")
         else:
             def reject(item: str, region_id: Any, reason: RejectReason, message: str, raw: Any) -> None:
                 self.reject(task_id, annotation_id, item, region_id, reason, message, raw)
 
             ResultConverter(self.index, self.summary, reject, self.buffers, annotation_id, document,
-                            task_text).convert(result, kinds)
+                            task_text).convert(result, kinds, screen_unicode=lone_surrogate)
         if annotation_id is not None:
             after = self._item_counts()
             self.seen[annotation_id] = _Occurrence(
                 updated_at=updated_at,
+                digest=digest,
+                task_id=task_id,
                 cancelled=cancelled,
                 rows={name: (start, self.buffers[name].count) for name, start in start_rows.items()},
                 counts={kind: (after[kind][0] - before[kind][0], after[kind][1] - before[kind][1])
@@ -211,12 +348,10 @@ class _Importer:
         else:
             self.summary.submitted += 1
         kinds = Counter(item_kinds if item_kinds is not None else [item_kind(item) for item in result])
-        lead_time = annotation.get("lead_time")
         self.buffers["annotations"].append((
             annotation_id, task_id, doc_id, _user_id(annotation.get("completed_by")),
-            "cancelled" if cancelled else "submitted", bool(annotation.get("ground_truth")),
-            _parse_time(annotation.get("created_at")), updated_at,
-            float(lead_time) if isinstance(lead_time, int | float) else None,
+            "cancelled" if cancelled else "submitted", annotation.get("ground_truth") is True,
+            _parse_time(annotation.get("created_at")), updated_at, _lead_time(annotation.get("lead_time")),
             kinds["region"], kinds["relation"],
         ))
 
@@ -227,13 +362,15 @@ class _Importer:
         return {"region": self.summary.regions, "attribute": self.summary.attributes,
                 "relation": self.summary.relations, "other": self.summary.other_items}
 
-    def _replaces(self, annotation_id: int, updated_at: dt.datetime | None, result: list[Any]) -> bool:
-        """Decide between two versions of one annotation: the latest ``updated_at`` wins.
+    def _replaces(self, annotation_id: int, version: tuple[bool, dt.datetime, int], result: list[Any]) -> bool:
+        """Decide between two versions of one annotation: the latest ``updated_at`` wins (see :func:`_version_key`).
 
-        The losing version's rows are dropped (or never written) and its items counted as superseded.
+        Two versions with the same ``updated_at`` are ordered by their content digest, not by file order;
+        the same content twice is a duplicate. The losing version's rows are dropped (or never written)
+        and its items counted as superseded.
         """
         old = self.seen[annotation_id]
-        newer = updated_at is not None and (old.updated_at is None or updated_at > old.updated_at)
+        newer = version > _version_key(old.updated_at, old.digest)
         kinds = self._kinds()
         if not newer:
             self.summary.duplicate_annotations.append(annotation_id)
@@ -273,6 +410,11 @@ class _Importer:
                 drop_rows(self.buffers[name].path, ranges)
         self.summary.documents = self.documents.write(staging / "documents.parquet")
         self.documents.close()
+
+
+def _annotations(task: dict[str, Any]) -> list[Any]:
+    """The task's annotations: ``annotations``, then the pre-1.0 ``completions`` (both lists, or null)."""
+    return [*(task.get("annotations") or []), *(task.get("completions") or [])]
 
 
 @dataclass
@@ -316,8 +458,6 @@ def import_dataset(
     written = write_dataset(out_dir, fill, scheme=scheme, seeds=seeds, validate=validate,
                             allow_invalid=allow_invalid, croissant=croissant)
     return ImportResult(written.made, written.report, written.replaced, written.claims)
-
-
 def import_exports(
     paths: Iterable[Path],
     out_dir: Path,
@@ -340,12 +480,13 @@ def _import_tables(paths: list[Path], folder: Path, seeds: Sequence[Document], s
     try:
         importer = _Importer(scheme, seeds, folder)
         for path in paths:
-            importer.source = path.name
-            importer.summary.sources.append(path.name)
-            for task in read_tasks(path, on_read):
-                importer.add_task(task)
+            importer.source = utf8_safe(path.name)
+            importer.summary.sources.append(importer.source)
+            for task, lone_surrogate in scan_tasks(path, on_read):
+                importer.add_task(task, lone_surrogate)
         importer.finish(folder)
         (folder / "documents.texts").unlink()
+        check_written(importer.summary)  # before the swap: nothing written from regions read is an error
         pa.default_memory_pool().release_unused()  # hand the row-group buffers back before validation
         return importer.summary
     finally:

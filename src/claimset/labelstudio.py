@@ -25,8 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
-from claimset.errors import ClaimsetError, MissingExtraError
+from claimset.errors import LONE_SURROGATE, ClaimsetError, MissingExtraError, json_problem
 from claimset.lsresult import editor_text
 
 if TYPE_CHECKING:
@@ -48,6 +49,17 @@ EXPORT_TIMEOUT = 600.0  # seconds to wait for an export snapshot
 class Connection:
     url: str
     api_key: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not (self.api_key.isascii() and self.api_key.isprintable()):
+            raise ClaimsetError(f"{KEY_ENV} holds non-ASCII or control characters; a Label Studio API token is "
+                                "ASCII: copy it again from Account & Settings")
+
+    @property
+    def shown_url(self) -> str:
+        """The URL for messages: without a user name or password in it."""
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def connection_from_env() -> Connection:
@@ -86,6 +98,24 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+_SECRET_FIELD = re.compile(
+    r"(?i)\b(authorization|api[_-]?key|access[_-]?token|refresh[_-]?token|token|password|secret|cookie|"
+    r"sessionid|csrftoken)(\W{0,3}[:=]\W{0,3})(?:(?:token|bearer|basic)\s+)?[^\s\"',;}]+")
+_SECRET_SCHEME = re.compile(r"(?i)\b(token|bearer|basic)\s+[A-Za-z0-9._~+/=-]{16,}")
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` with the given secrets, and whatever follows a credential's name or scheme, replaced by [redacted].
+
+    For error messages that quote a server's reply, which may echo the request's Authorization header.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = _SECRET_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+    return _SECRET_SCHEME.sub(lambda m: f"{m.group(1)} [redacted]", text)
+
+
 def _api_detail(body: Any) -> str:
     if isinstance(body, dict):
         for key in ("detail", "validation_errors", "message", "error"):
@@ -108,22 +138,23 @@ def api_errors(conn: Connection, doing: str) -> Iterator[None]:
     except ApiError as exc:
         status = exc.status_code
         if status in (401, 403):
-            raise ClaimsetError(f"Label Studio at {conn.url} rejected the API key ({status})") from None
-        detail = _api_detail(exc.body)
-        message = f"Label Studio at {conn.url}: {doing} failed ({status})"
+            raise ClaimsetError(f"Label Studio at {conn.shown_url} rejected the API key ({status})") from None
+        detail = redact(_api_detail(exc.body), conn.api_key)
+        message = f"Label Studio at {conn.shown_url}: {doing} failed ({status})"
         raise ClaimsetError(f"{message}: {detail}" if detail else message) from None
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
         if status in (401, 403):
-            raise ClaimsetError(f"Label Studio at {conn.url} rejected the API key ({status})") from None
+            raise ClaimsetError(f"Label Studio at {conn.shown_url} rejected the API key ({status})") from None
         try:
             detail = _api_detail(exc.response.json())
         except ValueError:
             detail = _api_detail(exc.response.text)
-        message = f"Label Studio at {conn.url}: {doing} failed ({status})"
+        detail = redact(detail, conn.api_key)
+        message = f"Label Studio at {conn.shown_url}: {doing} failed ({status})"
         raise ClaimsetError(f"{message}: {detail}" if detail else message) from None
     except httpx.TransportError as exc:
-        raise ClaimsetError(f"cannot reach Label Studio at {conn.url}: {_reason(exc)}") from None
+        raise ClaimsetError(f"cannot reach Label Studio at {conn.shown_url}: {_reason(exc)}") from None
 
 
 class Client:
@@ -192,7 +223,7 @@ def find_project(client: Client, title: str) -> Any | None:
     if len(matches) > 1:
         ids = ", ".join(str(p.id) for p in matches)
         raise ClaimsetError(
-            f"Label Studio at {client.conn.url} has {len(matches)} projects titled {title!r} (ids {ids})"
+            f"Label Studio at {client.conn.shown_url} has {len(matches)} projects titled {title!r} (ids {ids})"
         )
     return matches[0] if matches else None
 
@@ -256,10 +287,14 @@ def read_labelstudio_predictions(path: Path) -> list[Prediction]:
     Prediction records (claimset's own format) are read by
     :func:`claimset.predictions.load_prediction_records`.
     """
+    from claimset.reader import has_lone_surrogate
+
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ClaimsetError(f"{path}: cannot read predictions: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ClaimsetError(f"{path}: not UTF-8 (byte {exc.start})") from None
     records: list[tuple[str, Any]] = []
     stripped = raw.lstrip()
     if stripped.startswith("["):
@@ -267,6 +302,8 @@ def read_labelstudio_predictions(path: Path) -> list[Prediction]:
             items = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ClaimsetError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:
+            raise ClaimsetError(f"{path}: cannot read: {json_problem(exc)}") from None
         records = [(f"{path}: item {i}", item) for i, item in enumerate(items)]
     else:
         for lineno, line in enumerate(raw.splitlines(), 1):
@@ -276,10 +313,14 @@ def read_labelstudio_predictions(path: Path) -> list[Prediction]:
                 records.append((f"{path}: line {lineno}", json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise ClaimsetError(f"{path}: line {lineno}: invalid JSON: {exc.msg}") from None
+            except (ValueError, RecursionError) as exc:
+                raise ClaimsetError(f"{path}: line {lineno}: cannot read: {json_problem(exc)}") from None
     predictions = []
     for where, item in _flatten_import_tasks(records):
         if not isinstance(item, dict):
             raise ClaimsetError(f"{where}: expected an object with doc_id, result, model_version")
+        if has_lone_surrogate(item):
+            raise ClaimsetError(f"{where}: {LONE_SURROGATE}")
         doc_id, result, model_version = item.get("doc_id"), item.get("result"), item.get("model_version")
         if not isinstance(doc_id, str) or not doc_id:
             raise ClaimsetError(f"{where}: missing doc_id")
@@ -510,10 +551,10 @@ def export_snapshot(client: Client, project_id: int, *, timeout: float = EXPORT_
         if status == "completed":
             return snapshot
         if status == "failed":
-            raise ClaimsetError(f"Label Studio at {client.conn.url}: export snapshot {snapshot.id} failed")
+            raise ClaimsetError(f"Label Studio at {client.conn.shown_url}: export snapshot {snapshot.id} failed")
         if time.monotonic() > deadline:
             raise ClaimsetError(
-                f"Label Studio at {client.conn.url}: export snapshot {snapshot.id} not finished after "
+                f"Label Studio at {client.conn.shown_url}: export snapshot {snapshot.id} not finished after "
                 f"{timeout:.0f}s (status {status or 'unknown'})"
             )
         time.sleep(0.5)
@@ -535,7 +576,7 @@ def download_export(client: Client, project_id: int, export_id: int, path: Path)
             n_tasks = sum(1 for _ in read_tasks(tmp))
         except ClaimsetError as exc:
             detail = str(exc).split(": ", 1)[-1]
-            raise ClaimsetError(f"Label Studio at {client.conn.url}: export {export_id}: {detail}") from None
+            raise ClaimsetError(f"Label Studio at {client.conn.shown_url}: export {export_id}: {detail}") from None
     return n_tasks
 
 
@@ -560,7 +601,7 @@ def pull(
     client = client or connect()
     project = find_project(client, project_title)
     if project is None:
-        raise ClaimsetError(f"Label Studio at {client.conn.url} has no project titled {project_title!r}")
+        raise ClaimsetError(f"Label Studio at {client.conn.shown_url} has no project titled {project_title!r}")
     snapshot = export_snapshot(client, project.id)
     stamp = _utc(getattr(snapshot, "finished_at", None) or getattr(snapshot, "created_at", None))
     raw_path = raw_dir / f"{slugify(project_title)}-{stamp:%Y%m%dT%H%M%SZ}.json"
@@ -609,7 +650,8 @@ def add_annotator(client: Client, email: str, password: str) -> Annotator:
             headers={"Referer": f"{url}/user/signup/"},
         )
         if response.status_code >= 400 or "sessionid" not in http.cookies:
-            raise ClaimsetError(f"Label Studio at {url}: signing up {email} failed ({response.status_code})")
+            raise ClaimsetError(f"Label Studio at {client.conn.shown_url}: signing up {email} failed "
+                                f"({response.status_code})")
         me = http.get("/api/current-user/whoami").json()
         key = http.get("/api/current-user/token").json()["token"]
     return Annotator(id=int(me["id"]), email=email, api_key=key)

@@ -97,6 +97,15 @@ def _iter_candidates(text: str, start: int, end: int) -> Iterator[tuple[int | No
         yield crlf_to_lf(text, start), crlf_to_lf(text, end), Repair.CRLF
 
 
+def _integral(value: object) -> int | None:
+    """An offset as an int: an integer, or a float with an integral finite value (65.0); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, float) and value.is_integer() else None
+
+
 def resolve_span(text: str, start: object, end: object, value_text: object) -> Anchor:
     """Anchor a region's ``start``/``end`` in ``text``, checked against the exported ``value_text``.
 
@@ -104,10 +113,10 @@ def resolve_span(text: str, start: object, end: object, value_text: object) -> A
     ``value_text``), as UTF-16 code units, as offsets into a CRLF copy of the text, and finally a trim
     of surrounding whitespace. Raises :class:`OffsetError` with a stable reason when nothing agrees.
     """
-    if isinstance(start, bool) or isinstance(end, bool) or not isinstance(start, int | float) \
-            or not isinstance(end, int | float) or start != int(start) or end != int(end):
-        raise OffsetError(RejectReason.OFFSETS_MISSING, f"start/end must be integers, got {start!r}/{end!r}")
-    start, end = int(start), int(end)
+    start_at, end_at = _integral(start), _integral(end)
+    if start_at is None or end_at is None:
+        raise OffsetError(RejectReason.OFFSETS_MISSING, f"start/end must be integers, got {start!r:.40}/{end!r:.40}")
+    start, end = start_at, end_at
     if start < 0 or end < 0:
         raise OffsetError(RejectReason.OFFSETS_NEGATIVE, f"negative offsets {start}..{end}")
     if start >= end:

@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 from pandera.errors import SchemaErrors
 from pandera.typing import Series
 
-from claimset.errors import ClaimsetError
+from claimset.errors import LONE_SURROGATE, ClaimsetError, json_problem
+from claimset.reader import has_lone_surrogate
 from claimset.scheme import Scheme, default_scheme
 from claimset.tables import atomic_path
 
@@ -166,9 +167,14 @@ def _raw_records(path: Path) -> Iterator[tuple[int, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    yield line_number, json.loads(line)
+                    record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ClaimsetError(f"{path}:{line_number}: not JSON: {exc.msg} (column {exc.colno})") from exc
+                except (ValueError, RecursionError) as exc:
+                    raise ClaimsetError(f"{path}:{line_number}: cannot read: {json_problem(exc)}") from exc
+                if "\\u" in line and has_lone_surrogate(record):
+                    raise ClaimsetError(f"{path}:{line_number}: {LONE_SURROGATE}")
+                yield line_number, record
         except UnicodeDecodeError as exc:
             raise ClaimsetError(f"{path}: not UTF-8 (byte {exc.start})") from exc
 

@@ -13,7 +13,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -30,7 +30,8 @@ _STRUCTURE[ord(",")] = 2
 # bytes.translate table for the same scan: 1 structural byte, 2 ASCII digit, 3 quote, 4 backslash, 0 other
 _SCAN_BYTES = bytes(1 if code in b"{}[]," else 2 if code in b"0123456789" else 3 if code == 0x22
                     else 4 if code == 0x5C else 0 for code in range(256))
-_LONG_DIGITS = b"\x02" * 20
+# orjson reads an integer below -2**63 as a float from 19 digits on, one above 2**64 - 1 from 20 on
+_LONG_DIGITS = b"\x02" * 19
 _NOT_DIGIT = re.compile(b"[^\x02]")
 _WHITESPACE = b" \t\r\n"
 
@@ -39,7 +40,7 @@ def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, list[in
     """Scan ``buf[start:]``, which begins at an item of the top-level array, outside any string.
 
     Returns the positions of the separators that end complete items (commas at the array's own
-    depth), the position of the array's closing bracket if it is in ``buf``, and where runs of 20
+    depth), the position of the array's closing bracket if it is in ``buf``, and where runs of 19
     or more digits start (numbers orjson would not read exactly, see :func:`_decode`). Vectorised
     (numpy over bytes, the idea of simdjson's first stage): quotes preceded by an odd run of
     backslashes are escaped; brackets and commas between unescaped quotes are inside strings.
@@ -76,10 +77,10 @@ def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, list[in
 
 
 def _long_digit_runs(scanned: bytes, start: int) -> list[int]:
-    """Where the runs of 20 or more ASCII digits of ``buf[start:]`` start (a run cut by ``start`` starts there).
+    """Where the runs of 19 or more ASCII digits of ``buf[start:]`` start (a run cut by ``start`` starts there).
 
     ``scanned`` is ``buf`` translated by :data:`_SCAN_BYTES` (digits are byte 2); the runs are found
-    with ``bytes.find`` of 20 digit bytes: the leftmost match in a run is its start.
+    with ``bytes.find`` of 19 digit bytes: the leftmost match in a run is its start.
     """
     runs: list[int] = []
     position = scanned.find(_LONG_DIGITS, start)
@@ -92,88 +93,132 @@ def _long_digit_runs(scanned: bytes, start: int) -> list[int]:
     return runs
 
 
-def _decode(raw: bytes | memoryview, long_numbers: bool) -> Any:
-    """One item of the array. orjson reads integers beyond 64 bits as floats and refuses lone
-    surrogates; the standard library reads both exactly (as the reference decoder does), so it takes those items."""
+def _decode(raw: bytes | memoryview, long_numbers: bool) -> tuple[Any, bool]:
+    """One item of the array, and whether it holds a lone surrogate.
+
+    orjson reads integers beyond 64 bits as floats and refuses lone surrogates; the standard
+    library reads both exactly (as the reference decoder does), so it takes those items. Only its
+    items can hold lone surrogates, so only they are checked (see :func:`has_lone_surrogate`).
+    """
     if not long_numbers:
         try:
-            return orjson.loads(raw)
+            return orjson.loads(raw), False
         except orjson.JSONDecodeError:
             pass
-    return json.loads(bytes(raw), parse_constant=_reject_constant)
+    item = json.loads(bytes(raw), parse_constant=_reject_constant)
+    return item, has_lone_surrogate(item)
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (keys included) holds a lone surrogate, which is not Unicode text.
+
+    JSON lets a string escape half of a UTF-16 pair (``"\\ud800"``); such a string cannot be written as UTF-8.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def read_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+def read_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[Any]:
     """Stream the tasks of a Label Studio full-JSON export; errors are one-line ClaimsetErrors.
 
     The top-level array is split into items by a vectorised scan of each chunk read (see
     :func:`_item_bounds`), and each item is decoded on its own with orjson; memory holds one chunk
     plus the item being decoded, however long the export.
     """
+    for task, _ in scan_tasks(path, on_read):
+        yield task
+
+
+def _first_byte(handle: BinaryIO, path: Path) -> int:
+    """The offset of the first byte of JSON in the file: after a UTF-8 byte order mark and white space."""
+    offset = 0
+    chunk = handle.read(4096)
+    if chunk.startswith(b"\xef\xbb\xbf"):
+        offset, chunk = 3, chunk[3:]
+    while chunk:
+        stripped = chunk.lstrip(_WHITESPACE)
+        if stripped:
+            return offset + len(chunk) - len(stripped)
+        offset += len(chunk)
+        chunk = handle.read(READ_CHUNK)
+    raise ClaimsetError(f"{path}: empty file, expected a Label Studio JSON export")
+
+
+def scan_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[tuple[Any, bool]]:
+    """:func:`read_tasks`, with each task whether it holds a lone surrogate (see :func:`has_lone_surrogate`)."""
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise ClaimsetError(f"{path}: cannot read export: {exc.strerror}") from exc
     with handle:
-        head = handle.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
-        if not head:
-            raise ClaimsetError(f"{path}: empty file, expected a Label Studio JSON export")
-        if head[:1] == b"{":
-            raise ClaimsetError(f"{path}: not a Label Studio JSON export: expected a list of tasks, found an object")
-        if head[:1] != b"[":
-            raise ClaimsetError(f"{path}: not JSON (a CSV or other export?); expected a Label Studio JSON export")
-        handle.seek(0)
+        start = _first_byte(handle, path)
+        handle.seek(start)
         buf = handle.read(READ_CHUNK)
         if on_read is not None:
-            on_read(len(buf))
-        pos = buf.index(b"[") + 1
-        index = 0
-        read_size = READ_CHUNK
-        eof = False
-        while True:
-            separators, close, long_starts = _item_bounds(buf, pos)
-            ends = [*separators, close] if close is not None else separators
-            view = memoryview(buf)
-            for end in ends:
-                raw = view[pos:end]
-                if end == close and index == 0 and not bytes(raw).strip(_WHITESPACE):
-                    break  # an empty export: []
-                try:
-                    long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
-                    task = _decode(raw, long_numbers)
-                except (ValueError, RecursionError) as exc:
-                    message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
-                    raise ClaimsetError(f"{path}: invalid JSON in task {index}: {message}") from exc
-                if index == 0 and isinstance(task, dict) and "data" not in task and "annotations" not in task:
-                    raise ClaimsetError(
-                        f"{path}: task 0 has no 'data' or 'annotations': not a Label Studio full JSON export "
-                        "(JSON-MIN? export with the JSON format)"
-                    )
-                index += 1
-                pos = end + 1
-                yield task
-            del view
-            if close is not None:
-                tail = b"" if eof else handle.read()
-                if on_read is not None and tail:
-                    on_read(len(tail))
-                rest = buf[close + 1 :] + tail
-                if rest.strip(_WHITESPACE):
-                    raise ClaimsetError(f"{path}: invalid JSON: data after the end of the list of tasks")
-                return
-            if eof:
-                raise ClaimsetError(f"{path}: truncated or invalid JSON: the file ends inside task {index}")
-            # an item longer than what is buffered doubles the read, so rescans stay linear overall
-            read_size = READ_CHUNK if ends else max(READ_CHUNK, 2 * (len(buf) - pos))
-            chunk = handle.read(read_size)
-            if on_read is not None:
-                on_read(len(chunk))
-            eof = len(chunk) < read_size
-            buf = buf[pos:] + chunk
-            pos = 0
+            on_read(start + len(buf))
+        if buf[:1] == b"{":
+            raise ClaimsetError(f"{path}: not a Label Studio JSON export: expected a list of tasks, found an object")
+        if buf[:1] != b"[":
+            raise ClaimsetError(f"{path}: not JSON (a CSV or other export?); expected a Label Studio JSON export")
+        yield from _scan(handle, path, buf, start, on_read)
 
 
+def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int,
+          on_read: Callable[[int], None] | None) -> Iterator[tuple[Any, bool]]:
+    """The items of the list that opens at ``buf[0]``; ``base`` is the file offset of ``buf``."""
+    pos = 1
+    index = 0
+    read_size = READ_CHUNK
+    eof = len(buf) < READ_CHUNK
+    while True:
+        separators, close, long_starts = _item_bounds(buf, pos)
+        if close is not None and buf[close] != ord("]"):
+            raise ClaimsetError(f"{path}: invalid JSON: '{chr(buf[close])}' at byte {base + close} closes the "
+                                "list of tasks; expected ']'")
+        ends = [*separators, close] if close is not None else separators
+        view = memoryview(buf)
+        for end in ends:
+            raw = view[pos:end]
+            if end == close and index == 0 and not bytes(raw).strip(_WHITESPACE):
+                break  # an empty export: []
+            try:
+                long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
+                task, lone_surrogate = _decode(raw, long_numbers)
+            except (ValueError, RecursionError) as exc:
+                message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
+                raise ClaimsetError(f"{path}: invalid JSON in task {index}: {message}") from exc
+            if index == 0 and isinstance(task, dict) and "data" not in task and "annotations" not in task:
+                raise ClaimsetError(
+                    f"{path}: task 0 has no 'data' or 'annotations': not a Label Studio full JSON export "
+                    "(JSON-MIN? export with the JSON format)"
+                )
+            index += 1
+            pos = end + 1
+            yield task, lone_surrogate
+        del view
+        if close is not None:
+            tail = b"" if eof else handle.read()
+            if on_read is not None and tail:
+                on_read(len(tail))
+            rest = buf[close + 1 :] + tail
+            if rest.strip(_WHITESPACE):
+                raise ClaimsetError(f"{path}: invalid JSON: data after the end of the list of tasks")
+            return
+        if eof:
+            raise ClaimsetError(f"{path}: truncated or invalid JSON: the file ends inside task {index}")
+        # an item longer than what is buffered doubles the read, so rescans stay linear overall
+        read_size = READ_CHUNK if ends else max(READ_CHUNK, 2 * (len(buf) - pos))
+        chunk = handle.read(read_size)
+        if on_read is not None:
+            on_read(len(chunk))
+        eof = len(chunk) < read_size
+        base += pos
+        buf = buf[pos:] + chunk
+        pos = 0

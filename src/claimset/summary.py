@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from claimset.errors import ClaimsetError
+
 
 @dataclass
 class ItemCounts:
@@ -31,6 +33,7 @@ class ImportSummary:
     cancelled: int = 0
     drafts: int = 0
     predictions: int = 0
+    legacy_completions: int = 0  # tasks whose annotations came (also) from the pre-1.0 "completions" key
     regions: ItemCounts = field(default_factory=ItemCounts)
     attributes: ItemCounts = field(default_factory=ItemCounts)
     relations: ItemCounts = field(default_factory=ItemCounts)
@@ -47,6 +50,16 @@ class ImportSummary:
         rejected = sum(kind.rejected for kind in kinds)
         return all(kind.reconciles for kind in kinds) and rejected == sum(self.rejects_by_reason.values())
 
+    @property
+    def nothing_written(self) -> bool:
+        """The exports held regions or rejected items, yet not one span was written."""
+        return self.regions.written == 0 and (self.regions.read > 0 or sum(self.rejects_by_reason.values()) > 0)
+
+    def top_reasons(self, n: int = 3) -> str:
+        """The ``n`` most frequent reject reasons with their counts: ``unknown_label 7, cancelled 2``."""
+        ranked = sorted(self.rejects_by_reason.items(), key=lambda pair: (-pair[1], pair[0]))
+        return ", ".join(f"{reason} {count}" for reason, count in ranked[:n] if count)
+
     def to_dict(self) -> dict[str, Any]:
         def counts(kind: ItemCounts) -> dict[str, int]:
             return {"read": kind.read, "written": kind.written, "rejected": kind.rejected,
@@ -55,7 +68,7 @@ class ImportSummary:
         return {
             "sources": self.sources, "tasks": self.tasks, "documents": self.documents,
             "annotations": self.annotations, "submitted": self.submitted, "cancelled": self.cancelled,
-            "drafts": self.drafts, "predictions": self.predictions,
+            "drafts": self.drafts, "predictions": self.predictions, "legacy_completions": self.legacy_completions,
             "regions": counts(self.regions), "attributes": counts(self.attributes),
             "relations": counts(self.relations), "other_items": counts(self.other_items),
             "repairs": dict(sorted(self.repairs.items())), "reanchored": self.reanchored,
@@ -64,3 +77,21 @@ class ImportSummary:
             "replaced_annotations": self.replaced_annotations, "reconciles": self.reconciles,
         }
 
+
+
+class NothingWrittenError(ClaimsetError):
+    """An import that rejected everything it read: its ``summary`` says what and why."""
+
+    def __init__(self, summary: ImportSummary) -> None:
+        sources = ", ".join(summary.sources)
+        super().__init__(
+            f"{sources}: nothing imported: {summary.regions.read} region(s) read, none written; "
+            f"rejects: {summary.top_reasons() or 'none'}"
+        )
+        self.summary = summary
+
+
+def check_written(summary: ImportSummary) -> None:
+    """Raise :class:`NothingWrittenError` when the import wrote no span although it read regions or rejected items."""
+    if summary.nothing_written:
+        raise NothingWrittenError(summary)
