@@ -104,6 +104,8 @@ REJECTS: dict[str, tuple[list[tuple[str, str | None, str]], int, int]] = {
     "task-id-10-400.json": (every_item("malformed_task"), *HEALTHY),
     "annotation-id-2-63.json": (every_item("malformed_annotation"), *HEALTHY),
     "annotation-id-10-400.json": (every_item("malformed_annotation"), *HEALTHY),
+    "annotations-without-ids.json": (items_of_task("annotations-without-ids.json", 0, "malformed_annotation"),
+                                     *HEALTHY),
     "lead-time-2-63.json": ([], *SYN),
     "lead-time-10-400.json": ([], *SYN),
     "start-1e400.json": (q1_and_its_relation("offsets_missing"), 6, 4),

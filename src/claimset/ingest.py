@@ -143,7 +143,9 @@ def _annotation_problem(annotation: Any) -> str | None:
     if not isinstance(annotation, dict):
         return f"annotation is {type(annotation).__name__}, not an object"
     annotation_id = annotation.get("id")
-    if annotation_id is not None and _as_int(annotation_id) is None:
+    if annotation_id is None:  # every table row of an annotation is keyed by its id
+        return "annotation has no id"
+    if _as_int(annotation_id) is None:
         return f"annotation id {_show(annotation_id)} is not a 64-bit integer"
     result = annotation.get("result")
     if result is not None and not isinstance(result, list):
