@@ -337,7 +337,8 @@ def _candidate(row: Mapping[str, Any]) -> dict[str, Any]:
 class _ReviewTask:
     """The prediction result of one document's review task, built region by region."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, scheme: Scheme) -> None:
+        self.scheme = scheme
         self.text = text
         self.result: list[dict[str, Any]] = []
         self.regions: dict[FullKey, str] = {}
@@ -348,7 +349,8 @@ class _ReviewTask:
         if key in self.regions:
             return self.regions[key]
         rid = self.regions[key] = region_id(key)
-        items = lsresult.span(self.text, key[1], key[2], key[0], rid, quote_type=key[3], entity=key[4])
+        items = lsresult.span(self.text, key[1], key[2], key[0], rid, quote_type=key[3], entity=key[4],
+                              scheme=self.scheme)
         items[0]["meta"] = {"text": [note]}
         if score is not None:
             items[0]["score"] = score
@@ -383,7 +385,7 @@ def review_to_labelstudio(review: Iterable[ReviewItem | Mapping[str, Any]], docu
     for doc_id, rows in sorted(by_doc.items()):
         if doc_id not in documents:
             raise ClaimsetError(f"review item of {doc_id!r}: document not found")
-        task = _ReviewTask(documents[doc_id])
+        task = _ReviewTask(documents[doc_id], scheme)
         ordered = sorted(rows, key=lambda r: (r["kind"] != "span", int(r["start"]), int(r["end"]), str(r["label"])))
         for row in ordered:
             if row["kind"] == "span":
