@@ -329,9 +329,9 @@ def test_import_failure_keeps_previous_tables(
     real = claimset.ingest._Importer.add_task
     calls = []
 
-    def add_task_then_interrupt(self: Any, task: Any) -> None:
+    def add_task_then_interrupt(self: Any, task: Any, *more: Any) -> None:
         calls.append(1)
-        real(self, task)
+        real(self, task, *more)
         raise KeyboardInterrupt("interrupted after the first task")
 
     monkeypatch.setattr(claimset.ingest._Importer, "add_task", add_task_then_interrupt)
