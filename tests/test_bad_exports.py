@@ -114,6 +114,9 @@ REJECTS: dict[str, tuple[list[tuple[str, str | None, str]], int, int]] = {
     "annotations-int.json": ([("task", None, "malformed_task")], *HEALTHY),
     "drafts-int.json": (every_item("malformed_task"), *HEALTHY),
     "predictions-true.json": (every_item("malformed_task"), *HEALTHY),
+    "published-not-a-date.json": (every_item("malformed_task"), *HEALTHY),
+    "updated-at-not-a-time.json": (every_item("malformed_annotation"), *HEALTHY),
+    "text-sha256-mismatch.json": (every_item("malformed_task"), *HEALTHY),
     # item 2
     "result-not-a-list.json": ([("annotation", None, "malformed_annotation")], *HEALTHY),
     "annotations-object.json": ([("task", None, "malformed_task")], *HEALTHY),

@@ -135,6 +135,10 @@ def _task_problem(task: dict[str, Any]) -> str | None:
         value = task.get(key)
         if value is not None and not isinstance(value, list):
             return f"task {task_id}: '{key}' is {type(value).__name__}, not a list"
+    data = task.get("data")
+    published = data.get("published") if isinstance(data, dict) else None
+    if published is not None and _parse_date(published) is None:
+        return f"task {task_id}: 'published' is {_show(published)}, not a YYYY-MM-DD date"
     return None
 
 
@@ -154,6 +158,10 @@ def _annotation_problem(annotation: Any) -> str | None:
         flag = annotation.get(key)
         if flag is not None and not isinstance(flag, bool):
             return f"annotation {annotation_id}: '{key}' is {_show(flag)}, not true or false"
+    for key in ("created_at", "updated_at"):  # updated_at decides between versions: never guessed
+        time = annotation.get(key)
+        if time is not None and _parse_time(time) is None:
+            return f"annotation {annotation_id}: '{key}' is {_show(time)}, not an ISO 8601 time"
     return None
 
 
@@ -253,6 +261,11 @@ class _Importer:
         if lone_surrogate and (has_lone_surrogate(text) or has_lone_surrogate(data.get("doc_id"))):
             self._reject_task(task, RejectReason.INVALID_UNICODE, f"task {task_id}: a lone surrogate in its text or "
                               "doc_id")
+            return
+        recorded = data.get("text_sha256")  # claimset export and push put it there; Label Studio keeps it
+        if recorded is not None and recorded != sha256_text(text):
+            self._reject_task(task, RejectReason.MALFORMED_TASK, f"task {task_id}: its text does not match the "
+                              "text_sha256 it was exported with (edited after export?)")
             return
         self.summary.drafts += len(task.get("drafts") or [])
         self.summary.predictions += len(task.get("predictions") or [])
