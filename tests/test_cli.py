@@ -131,3 +131,12 @@ def test_push_without_the_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyP
     assert result.exit_code == 1
     assert result.output.strip() == (
         "Error: label-studio-sdk is not installed; install it with: pip install 'claimset[labelstudio]'")
+
+
+def test_build_into_its_own_raw_folder_is_refused(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(ROOT / "annotations" / "raw", raw)
+    before = sorted(p.name for p in raw.iterdir())
+    result = runner.invoke(app, ["build", "--raw", str(raw), "--out", str(raw), "--seeds", str(ROOT / "seeds")])
+    assert result.exit_code == 1 and "holds files but no claimset dataset" in result.output
+    assert sorted(p.name for p in raw.iterdir()) == before

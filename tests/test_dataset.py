@@ -237,3 +237,20 @@ def test_the_columnar_claims_equal_the_rule_written_out(data: st.DataObject) -> 
     derived = derive_claims(tables["documents"], tables["annotations"], tables["spans"], tables["relations"],
                             default_scheme()).to_pylist()
     assert derived == reference_claims(rows, stances)
+
+
+def test_a_record_from_a_newer_format_is_refused(gold: Path) -> None:
+    manifest = json.loads((gold / MANIFEST).read_text(encoding="utf-8"))
+    manifest.update(format_version=99, claimset_version="9.0.0")
+    (gold / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(gold)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "dataset format 99, written by claimset 9.0.0" in result.output and "upgrade claimset" in result.output
+
+
+@pytest.mark.parametrize("content", ["", "\x00\x01binary", "labels: [unclosed"])
+def test_extract_reads_the_scheme_it_is_given(tmp_path: Path, content: str) -> None:
+    bad = tmp_path / "scheme.yaml"
+    bad.write_text(content, encoding="utf-8")
+    result = runner.invoke(app, ["extract", "--seeds", str(ROOT / "seeds"), "--scheme", str(bad)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and str(bad) in result.output

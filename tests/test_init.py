@@ -81,3 +81,27 @@ def test_a_project_with_its_own_scheme_makes_datasets_that_record_it(tmp_path: P
     assert manifest["scheme"]["version"] == 7
     result = runner.invoke(app, ["validate", "--scheme", str(ROOT / "schema" / "scheme.yaml")])
     assert result.exit_code == 1 and "version 7" in result.output and "version 1" in result.output
+
+
+def test_init_fills_the_empty_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    result = runner.invoke(app, ["init", "."])
+    assert result.exit_code == 0, result.output
+    assert Path("schema/scheme.yaml").is_file() and Path(".pre-commit-config.yaml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+
+
+@pytest.mark.parametrize("where", ["dangling link", "link to a new folder", "under /proc"])
+def test_init_into_odd_places_is_one_line(tmp_path: Path, where: str) -> None:
+    target = tmp_path / "team"
+    if where == "dangling link":
+        target.symlink_to(tmp_path / "gone")
+    elif where == "link to a new folder":
+        target.symlink_to(tmp_path / "later")
+    else:
+        target = Path("/proc/claimset-team")
+    result = runner.invoke(app, ["init", str(target)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"Error: {target}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if where == "under /proc" else ["team"])

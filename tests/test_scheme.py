@@ -109,3 +109,11 @@ def test_scheme_without_the_relations_the_toolkit_needs_is_refused() -> None:
     with pytest.raises(ClaimsetError, match=r"^scheme\.yaml: relation 'cued_by' from the claim label is required by "
                                             r"the toolkit$"):
         parse_scheme(data, "scheme.yaml")
+
+
+@pytest.mark.parametrize("name", ["clai\x00mset", "", "tab\there"])
+def test_names_with_control_characters_are_refused(name: str) -> None:
+    data = _scheme_data()
+    data["name"] = name
+    with pytest.raises(ClaimsetError, match="is empty or holds a control character"):
+        parse_scheme(data, "scheme.yaml")

@@ -162,3 +162,52 @@ def test_lock_file_is_unlinked_by_its_holder_only(good: Path) -> None:
     with replace_folder(good) as staging:  # is not held by anyone: taken over
         staging.discard()
     assert not lock.exists()
+
+
+@pytest.mark.parametrize("where", ["/", "home"])
+def test_a_folder_that_is_not_a_dataset_is_refused_before_anything_is_written(tmp_path: Path, where: str) -> None:
+    """The root folder, or a home folder given by mistake, is neither copied nor replaced."""
+    export = write_export(tmp_path / "good.json", claim_with_speaker(TEXT, "the West of meddling", "Lavrov"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("mine", encoding="utf-8")
+    out = "/" if where == "/" else str(home)
+    root_before = sorted(os.listdir("/"))
+    result = runner.invoke(app, ["import", str(export), "--out", out])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert ("is the root folder" if where == "/" else "holds files but no claimset dataset") in result.output
+    assert sorted(os.listdir("/")) == root_before
+    assert sorted(p.name for p in home.iterdir()) == ["thesis.tex"] and siblings(home) == []
+
+
+def test_a_symlinked_output_is_followed_and_keeps_pointing_at_the_dataset(good: Path, tmp_path: Path) -> None:
+    link = tmp_path / "current"
+    link.symlink_to(good)
+    export = write_export(tmp_path / "two.json", claim_with_speaker(TEXT, "the West of meddling", "Lavrov"), aid=9)
+    assert runner.invoke(app, ["import", str(export), "--out", str(link)]).exit_code == 0
+    assert link.is_symlink() and link.resolve() == good.resolve()
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(good / "annotations.parquet").column("annotation_id").to_pylist() == [9]
+    assert siblings(good) == [] and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_current_folder_as_output(good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(good)
+    result = runner.invoke(app, ["import", str(tmp_path / "good.json"), "--out", "."])
+    assert result.exit_code == 0, result.output
+    assert siblings(good) == []
+
+
+def test_permissions_follow_the_folder_and_the_umask(good: Path, tmp_path: Path) -> None:
+    good.chmod(0o2775)
+    import_exports([tmp_path / "good.json"], good)
+    assert good.stat().st_mode & 0o7777 == 0o2775
+    old = os.umask(0o022)
+    try:
+        import_exports([tmp_path / "good.json"], tmp_path / "fresh")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o755
+    assert {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "fresh").iterdir()} == dict.fromkeys(
+        sorted(path.name for path in (tmp_path / "fresh").iterdir()), 0o644)

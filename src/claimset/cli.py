@@ -397,10 +397,11 @@ def extract_command(
     from claimset.tables import atomic_path
 
     with cli_errors():
+        chosen = project_scheme(scheme)  # read for either format: a bad --scheme is an error
         documents = read_seeds(seeds)
         records = extract(documents)
         if output_format is PredictionFormat.labelstudio:
-            predictions = to_labelstudio_predictions(records, documents, project_scheme(scheme))
+            predictions = to_labelstudio_predictions(records, documents, chosen)
             payload = json.dumps(predictions, indent=2, ensure_ascii=False) + "\n"
             if out_file is None:
                 sys.stdout.write(payload)

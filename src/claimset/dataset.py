@@ -86,6 +86,10 @@ def read_record(directory: Path) -> tuple[Manifest, Scheme] | None:
         raise ClaimsetError(f"{path}: not a readable claimset dataset record ({type(exc).__name__}: {exc})") from exc
     if data.get("format") != FORMAT:
         raise ClaimsetError(f"{path}: not a claimset dataset record (format {data.get('format')!r})")
+    if not isinstance(data.get("format_version"), int) or data["format_version"] > FORMAT_VERSION:
+        raise ClaimsetError(f"{path}: dataset format {data.get('format_version')!r}, written by claimset "
+                            f"{manifest.claimset_version}; this claimset ({__version__}) reads format "
+                            f"{FORMAT_VERSION}: upgrade claimset")
     scheme_path = directory / SCHEME_FILE
     try:
         text = scheme_path.read_text(encoding="utf-8")

@@ -568,7 +568,6 @@ def download_export(client: Client, project_id: int, export_id: int, path: Path)
     from claimset.tables import atomic_path
 
     with atomic_path(path) as tmp:
-        tmp.chmod(0o644)
         with client.call(f"downloading export snapshot {export_id}") as ls, tmp.open("wb") as fh:
             for chunk in ls.projects.exports.download(id=project_id, export_pk=export_id, export_type="JSON"):
                 fh.write(chunk)

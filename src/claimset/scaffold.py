@@ -19,6 +19,7 @@ from string import Template
 from claimset import __version__
 from claimset.errors import ClaimsetError
 from claimset.scheme import PROJECT_CONFIG, PROJECT_SCHEME, default_scheme, label_config_xml
+from claimset.tables import current_umask
 
 TEMPLATES = "templates/project"
 EMPTY_FOLDERS = ("annotations/raw",)  # kept in git by a .gitkeep
@@ -27,24 +28,55 @@ EMPTY_FOLDERS = ("annotations/raw",)  # kept in git by a .gitkeep
 def init_project(directory: Path, *, hook_repo: str, hook_rev: str | None = None) -> list[Path]:
     """Write a new annotation project into ``directory`` (absent or empty); return the files written,
     relative to it. ``hook_repo``/``hook_rev`` are what ``.pre-commit-config.yaml`` points at."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise ClaimsetError(f"{directory}: exists and is not an empty folder; give a new folder")
-    values = {"name": directory.resolve().name, "claimset_version": __version__, "hook_repo": hook_repo,
+    target = _new_folder(directory)
+    values = {"name": target.name, "claimset_version": __version__, "hook_repo": hook_repo,
               "hook_rev": hook_rev or f"v{__version__}"}
+    try:
+        return _write_project(target, values)
+    except OSError as exc:
+        raise ClaimsetError(f"{directory}: cannot create the project: {exc.strerror}") from exc
+
+
+def _new_folder(directory: Path) -> Path:
+    """The absolute path of ``directory`` if it is absent or an empty folder; else a one-line error."""
+    if directory.is_symlink():
+        raise ClaimsetError(f"{directory}: is a symbolic link; give the path of a new folder")
+    target = directory.absolute()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ClaimsetError(f"{directory}: exists and is not an empty folder; give a new folder")
+    return target
+
+
+def _write_project(directory: Path, values: dict[str, str]) -> list[Path]:
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.init-", dir=directory.parent))
     try:
+        staging.chmod(0o777 & ~current_umask())
         written = _render(resources.files("claimset").joinpath(TEMPLATES), staging, Path(), values)
         scheme = default_scheme()
         written += [_write(staging, PROJECT_SCHEME, scheme.source), _write(staging, PROJECT_CONFIG,
                                                                           label_config_xml(scheme))]
         written += [_write(staging, Path(folder) / ".gitkeep", "") for folder in EMPTY_FOLDERS]
-        if directory.exists():
-            directory.rmdir()  # empty, checked above
-        os.rename(staging, directory)
+        if directory.exists():  # empty (checked above), perhaps the working folder: fill it, keep it
+            _move_into(staging, directory)
+        else:
+            os.rename(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return sorted(written)
+
+
+def _move_into(staging: Path, directory: Path) -> None:
+    """Move the staged entries into the empty ``directory``; on failure take back the ones moved."""
+    moved: list[Path] = []
+    try:
+        for entry in staging.iterdir():
+            os.rename(entry, directory / entry.name)
+            moved.append(directory / entry.name)
+    except OSError:
+        for path in moved:
+            os.rename(path, staging / path.name)
+        raise
 
 
 def _render(folder: Traversable, staging: Path, relative: Path, values: dict[str, str]) -> list[Path]:

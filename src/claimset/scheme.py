@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from importlib import resources
@@ -206,6 +207,11 @@ def content_sha256(data: Any) -> str:
 
 
 def _check_consistency(scheme: Scheme, where: str) -> None:
+    names = [scheme.name, scheme.text_name, scheme.labels_name, *scheme.span_labels, *scheme.relation_types,
+             *(value for attr in scheme.attributes for value in (attr.name, attr.from_name, *attr.values))]
+    for name in names:
+        if not name or any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+            raise ClaimsetError(f"{where}: name {name!r} is empty or holds a control character")
     labels = set(scheme.span_labels)
     for rel in scheme.relations:
         for end in (rel.head, rel.tail):

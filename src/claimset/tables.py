@@ -94,6 +94,13 @@ TABLES: Mapping[str, pa.Schema] = {
 }
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def table_path(directory: Path, name: str) -> Path:
     """Where table ``name`` lives in a dataset directory."""
     return directory / f"{name}.parquet"
@@ -108,6 +115,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~current_umask())  # mkstemp makes it private; the file gets what a plain open() would give
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

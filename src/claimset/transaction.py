@@ -10,15 +10,23 @@ the old dataset or the new one, never a mix; a failed or killed run leaves the t
 One writer at a time: a second one fails at once with a message naming the folder (an advisory
 ``flock`` on ``.NAME.lock`` beside the target, released by the kernel if the holder dies). Staging
 folders left by killed runs are removed by the next writer.
+
+The target is taken as the real folder it names (``.`` and symbolic links resolved, so a link keeps
+pointing at the dataset). It must be new, empty, or a dataset folder already (``claimset.json``, or
+``documents.parquet`` for folders written before 0.2): anything else, the root folder or a home folder
+given by mistake, is refused before a byte is written. The new folder keeps the old one's permissions
+(and group); a new one gets the umask's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claimset.errors import ClaimsetError
+from claimset.tables import current_umask
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -45,17 +54,12 @@ class Staging:
 @contextmanager
 def replace_folder(target: Path) -> Iterator[Staging]:
     """Yield a fresh staging folder; on success (and unless discarded) it becomes ``target`` atomically."""
-    if target.exists() and not target.is_dir():
-        raise ClaimsetError(f"{target}: exists and is not a folder; give a folder for the dataset")
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ClaimsetError(f"{parent}: cannot create folder: {exc.strerror}") from exc
+    target = _writable_target(target)
     with _exclusive(target):
         _recover(target)
-        staging = Staging(Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=parent)))
+        staging = Staging(Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent)))
         try:
+            _take_mode(staging.path, target)
             yield staging
             if not staging.discarded:
                 _carry_over(target, staging.path)
@@ -64,10 +68,42 @@ def replace_folder(target: Path) -> Iterator[Staging]:
             shutil.rmtree(staging.path, ignore_errors=True)
 
 
+def is_dataset_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a claimset dataset (its record, or the tables of one written before 0.2)."""
+    return (folder / "claimset.json").is_file() or (folder / "documents.parquet").is_file()
+
+
+def _writable_target(target: Path) -> Path:
+    """The real folder ``target`` names, if a dataset may be written there; else a one-line error."""
+    real = target.resolve()
+    if real.exists() and not real.is_dir():
+        raise ClaimsetError(f"{target}: exists and is not a folder; give a folder for the dataset")
+    if real.parent == real:
+        raise ClaimsetError(f"{target}: is the root folder; give a folder for the dataset")
+    if real.is_dir() and not is_dataset_folder(real) and any(real.iterdir()):
+        raise ClaimsetError(f"{target}: holds files but no claimset dataset; give a new, empty or dataset folder")
+    return real
+
+
+def _take_mode(staging: Path, target: Path) -> None:
+    """Give the staging folder the target's permissions and group, or the umask's for a new folder."""
+    if target.is_dir():
+        info = target.stat()
+        os.chmod(staging, stat.S_IMODE(info.st_mode))
+        with contextlib.suppress(PermissionError):
+            os.chown(staging, -1, info.st_gid)
+    else:
+        os.chmod(staging, 0o777 & ~current_umask())
+
+
 @contextmanager
 def _exclusive(target: Path) -> Iterator[None]:
     lock_path = target.parent / f".{target.name}.lock"
-    fd = _lock(lock_path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = _lock(lock_path)
+    except OSError as exc:
+        raise ClaimsetError(f"{target}: cannot write here: {exc.strerror}") from exc
     if fd is None:
         raise ClaimsetError(f"{target}: another claimset process is writing this dataset; "
                             "run again when it has finished")
