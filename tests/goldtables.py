@@ -82,7 +82,7 @@ def write_gold(directory: Path, texts: Mapping[str, str], records: Sequence[Mapp
                   "text": text, "text_sha256": hashlib.sha256(text.encode()).hexdigest()}
                  for doc, text in texts.items()]
     for name, rows in (("documents", documents), ("annotations", ann_rows), ("spans", list(spans.values())),
-                       ("relations", relations)):
+                       ("relations", relations), ("rejects", [])):
         pq.write_table(pa.Table.from_pylist(rows, schema=TABLES[name]), table_path(directory, name))
     write_record(directory, default_scheme())  # a dataset folder records its scheme
     return directory

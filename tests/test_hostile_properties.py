@@ -258,7 +258,7 @@ def test_every_result_item_is_written_or_rejected_or_the_import_fails_in_one_lin
     export = tmp_path / "export.json"
     export.write_bytes(data)
     out = Path(tempfile.mkdtemp(dir=tmp_path))  # one per example: tmp_path is shared by all of them
-    (out / "spans.parquet").write_bytes(b"the previous import")
+    (out / "documents.parquet").write_bytes(b"the previous import")  # a dataset folder (before 0.2) to replace
     expected = reference(data)
     # the tables are checked even when no span is written; the refusal is checked after, on the summary
     monkeypatch.setattr(ingest, "check_written", lambda summary: None)
@@ -268,7 +268,7 @@ def test_every_result_item_is_written_or_rejected_or_the_import_fails_in_one_lin
         event("one-line error")
         assert isinstance(expected, Exception) or refused_by_reader(expected)
         assert "\n" not in str(exc) and str(exc)
-        assert [(p.name, p.read_bytes()) for p in out.iterdir()] == [("spans.parquet", b"the previous import")]
+        assert [(p.name, p.read_bytes()) for p in out.iterdir()] == [("documents.parquet", b"the previous import")]
         return
     assert not isinstance(expected, Exception)
     assert summary.reconciles and summary.regions.superseded == 0

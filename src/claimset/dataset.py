@@ -163,9 +163,14 @@ class Dataset:
                              self.table("relations"), self.scheme)
 
 
-def load(path: Path | str, scheme_file: Path | None = None) -> Dataset:
+def load(path: Path | str, scheme_file: Path | None = None, *, validate: bool = True) -> Dataset:
     """Open the dataset folder at ``path`` (see :class:`Dataset`); ``scheme_file`` is an optional scheme
-    file that must match the dataset's own. Raises :class:`ClaimsetError` for a folder that is not a dataset."""
+    file that must match the dataset's own.
+
+    Raises :class:`ClaimsetError` for a folder that is not a dataset and, with ``validate`` (the
+    default: every command that reads a dataset), for one that fails :func:`claimset.validate.validate_dataset`,
+    naming its first failure: what is computed from a broken dataset would be wrong without a word.
+    """
     directory = Path(path)
     if not directory.is_dir():
         raise ClaimsetError(f"{directory}: dataset directory not found")
@@ -173,6 +178,15 @@ def load(path: Path | str, scheme_file: Path | None = None) -> Dataset:
     if missing:
         raise ClaimsetError(f"{directory}: not a claimset dataset ({missing[0]}.parquet not found)")
     scheme, manifest = resolve_scheme(directory, scheme_file)
+    if validate:
+        from claimset.validate import validate_dataset
+
+        report = validate_dataset(directory, scheme=scheme)
+        if not report.valid:
+            first = report.failures[0]
+            where = f"{first.table}[{first.key}].{first.column}" if first.key else first.table
+            raise ClaimsetError(f"{directory}: not a valid dataset, {len(report.failures)} failure(s), the first "
+                                f"{where}: {first.check}: {first.message} (run: claimset validate {directory})")
     return Dataset(directory, scheme, manifest)
 
 
