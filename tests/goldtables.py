@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from claimset.dataset import write_record
 from claimset.offsets import quote_selector
 from claimset.scheme import default_scheme
-from claimset.tables import TABLES, table_path
+from claimset.tables import TABLES, relation_id, table_path
 
 UTC = dt.UTC
 
@@ -59,7 +59,8 @@ def write_gold(directory: Path, texts: Mapping[str, str], records: Sequence[Mapp
 
     def relate(doc: str, head: str, tail: str, kind: str) -> None:
         aid = annotation_of[doc]
-        relations.append({"relation_id": f"{head}>{tail}:{kind}", "annotation_id": aid, "doc_id": doc,
+        relations.append({"relation_id": relation_id(aid, head.split(":", 1)[1], tail.split(":", 1)[1], kind),
+                          "annotation_id": aid, "doc_id": doc,
                           "head_span_id": head, "tail_span_id": tail, "type": kind})
 
     for record in records:

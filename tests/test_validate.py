@@ -12,9 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import claimset.validate as validate
+from claimset.errors import ClaimsetError
 from claimset.ingest import import_exports
 from claimset.seeds import Document, read_seeds
-from claimset.tables import TABLES, table_path
+from claimset.tables import table_path
 from claimset.validate import CROSS_CHECKS, Failure, validate_dataset
 from lsjson import annotation, claim_with_speaker, region, relation, task
 
@@ -46,15 +48,24 @@ def test_valid_dataset_passes(valid_dir: Path, seed: Document) -> None:
     assert report.rows == {"documents": 1, "annotations": 1, "spans": 3, "relations": 2, "rejects": 0}
 
 
-def planted(valid_dir: Path, tmp_path: Path, table: str, edit: Callable[[pd.DataFrame], pd.DataFrame | None]) -> Path:
+Edit = Callable[[pd.DataFrame], pd.DataFrame | None]
+
+
+def tampered(valid_dir: Path, tmp_path: Path, edits: dict[str, Edit]) -> Path:
+    """A copy of the valid dataset with each table in ``edits`` edited in pandas and written back as pandas does."""
     target = tmp_path / "flawed"
     shutil.copytree(valid_dir, target)
-    frame = pq.read_table(table_path(target, table)).to_pandas()
-    replaced = edit(frame)
-    if replaced is not None:
-        frame = replaced
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), table_path(target, table))
+    for table, edit in edits.items():
+        frame = pq.read_table(table_path(target, table)).to_pandas()
+        replaced = edit(frame)
+        if replaced is not None:
+            frame = replaced
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), table_path(target, table))
     return target
+
+
+def planted(valid_dir: Path, tmp_path: Path, table: str, edit: Edit) -> Path:
+    return tampered(valid_dir, tmp_path, {table: edit})
 
 
 def set_cell(column: str, row: int, value: object) -> Callable[[pd.DataFrame], None]:
@@ -79,19 +90,24 @@ FLAWS = [
     ("spans", set_cell("offset_repair", 0, "guessed"), [("spans", "11:c", "offset_repair", "known_repair_codes")]),
     ("spans", set_cell("span_id", 1, "11:c"),
      [("spans", "11:c", "span_id", "field_uniqueness"), ("spans", "11:c", "span_id", "field_uniqueness"),
+      ("spans", "11:c", "span_id", "span_id_mismatch"),
       ("relations", "11:c>s:said_by", "head_span_id", "relation_endpoint_missing")]),
     ("spans", set_cell("annotation_id", 1, 99),
-     [("spans", "11:s", "annotation_id", "span_annotation_missing"),
+     [("spans", "11:s", "annotation_id", "span_annotation_missing"), ("spans", "11:s", "span_id", "span_id_mismatch"),
       ("relations", "11:c>s:said_by", "annotation_id", "relation_cross_annotation")]),
     ("spans", lambda f: f.drop(columns=["prefix"]), [("spans", None, None, "column_in_dataframe")]),
     ("spans", lambda f: f.assign(extra=1), [("spans", None, None, "column_in_schema")]),
-    ("relations", set_cell("type", 0, "quotes"), [("relations", "11:c>s:said_by", "type", "isin"),
-                                                  ("relations", "11:c>s:said_by", "type", "relation_wrong_labels")]),
+    ("relations", set_cell("type", 0, "quotes"),
+     [("relations", "11:c>s:said_by", "type", "isin"),
+      ("relations", "11:c>s:said_by", "type", "relation_wrong_labels"),
+      ("relations", "11:c>s:said_by", "relation_id", "relation_id_mismatch")]),
     ("relations", set_cell("tail_span_id", 0, "11:zz"),
-     [("relations", "11:c>s:said_by", "head_span_id", "relation_endpoint_missing")]),
+     [("relations", "11:c>s:said_by", "head_span_id", "relation_endpoint_missing"),
+      ("relations", "11:c>s:said_by", "relation_id", "relation_id_mismatch")]),
     ("relations", set_cell("type", 0, "cued_by"),
      [("relations", "11:c>s:said_by", "type", "relation_wrong_labels"),
-      ("relations", "11:c", "type", "relation_max_per_head")]),
+      ("relations", "11:c", "type", "relation_max_per_head"),
+      ("relations", "11:c>s:said_by", "relation_id", "relation_id_mismatch")]),
     ("annotations", set_cell("annotator", 0, "ann@example.org"),
      [("annotations", "11", "annotator", "str_matches")]),
     ("annotations", set_cell("status", 0, "cancelled"),
@@ -119,22 +135,128 @@ def test_planted_flaw_is_caught_by_name(valid_dir: Path, seed: Document, tmp_pat
     assert not report.valid
 
 
+def with_target(spans: pd.DataFrame) -> pd.DataFrame:
+    """The spans plus a Target "t" on the Speaker's words, for relations about it."""
+    target = spans.iloc[[1]].assign(span_id="11:t", region_id="t", label="Target")
+    return pd.concat([spans, target], ignore_index=True)
+
+
+def about_t(*relation_ids: str) -> Edit:
+    """Relations plus one ``about`` relation from the claim to the Target "t" under each id given."""
+    def edit(relations: pd.DataFrame) -> pd.DataFrame:
+        about = [relations.iloc[0].to_dict() | {"relation_id": rid, "tail_span_id": "11:t", "type": "about"}
+                 for rid in relation_ids]
+        return pd.concat([relations, pd.DataFrame(about)], ignore_index=True)
+    return edit
+
+
+def start_off_by_half(spans: pd.DataFrame) -> pd.DataFrame:
+    starts = spans["start"].astype("float64")
+    starts[1] += 0.5  # 65.5: a cast to int64 would silently read 65
+    return spans.assign(start=starts)
+
+
+# Tampered datasets, each with exactly what catches it: a wrong stored type (a cast would hide it), a document or
+# id that disagrees with the rest of its row or its spans, a duplicated relation.
+TAMPERED = [
+    pytest.param({"spans": start_off_by_half}, [("spans", None, "start", "column_type_mismatch")],
+                 id="spans-start-float64"),
+    pytest.param({"spans": lambda f: f.assign(start=f["start"].astype(str))},
+                 [("spans", None, "start", "column_type_mismatch")], id="spans-start-string"),
+    pytest.param({"annotations": lambda f: f.assign(ground_truth="no")},
+                 [("annotations", None, "ground_truth", "column_type_mismatch")], id="ground_truth-string-no"),
+    pytest.param({"spans": lambda f: f.assign(region_id=None)},
+                 [("spans", None, "region_id", "column_type_mismatch"), ("spans", "11:c", "region_id", "not_nullable"),
+                  ("spans", "11:s", "region_id", "not_nullable"), ("spans", "11:q", "region_id", "not_nullable")],
+                 id="spans-region_id-all-null"),
+    pytest.param({"relations": set_cell("doc_id", 0, "other")},
+                 [("relations", "11:c>s:said_by", "doc_id", "relation_doc_mismatch")], id="relation-doc-mismatch"),
+    pytest.param({"spans": set_cell("doc_id", 1, "nowhere")},
+                 [("spans", "11:s", "doc_id", "span_doc_mismatch"), ("spans", "11:s", "doc_id", "span_doc_missing"),
+                  ("relations", "11:c>s:said_by", "doc_id", "relation_doc_mismatch")], id="span-doc-missing"),
+    pytest.param({"spans": with_target, "relations": about_t("11:c>t:about", "11:c>t:about:copy")},
+                 [("relations", "11:c>t:about:copy", "relation_id", "relation_id_mismatch"),
+                  ("relations", "11:c>t:about:copy", None, "duplicate_relation")], id="duplicate-about-relation"),
+    pytest.param({"spans": set_cell("region_id", 1, "x")}, [("spans", "11:s", "span_id", "span_id_mismatch")],
+                 id="span-region-id-inconsistent"),
+    pytest.param({"relations": set_cell("relation_id", 1, "11:c>q:said_by")},
+                 [("relations", "11:c>q:said_by", "relation_id", "relation_id_mismatch")],
+                 id="relation-id-inconsistent"),
+]
+
+
+@pytest.mark.parametrize(("edits", "expected"), TAMPERED)
+def test_tampered_dataset_is_caught_by_name(valid_dir: Path, seed: Document, tmp_path: Path, edits: dict[str, Edit],
+                                            expected: list[tuple[str, str | None, str | None, str]]) -> None:
+    report = validate_dataset(tampered(valid_dir, tmp_path, edits), [seed])
+    assert [(f.table, f.key, f.column, f.check) for f in report.failures] == expected
+
+
+def test_valid_target_and_about_relation_pass(valid_dir: Path, seed: Document, tmp_path: Path) -> None:
+    """The fixture of the duplicate case is valid without the duplicate: only the copy is caught."""
+    edits = {"spans": with_target, "relations": about_t("11:c>t:about")}
+    report = validate_dataset(tampered(valid_dir, tmp_path, edits), [seed])
+    assert report.valid, report.failures
+
+
+def test_harmless_storage_types_pass(valid_dir: Path, seed: Document, tmp_path: Path) -> None:
+    """large_string for string, and type null for a nullable column of nulls, read as the declared values."""
+    target = tmp_path / "retyped"
+    shutil.copytree(valid_dir, target)
+    spans = pq.read_table(table_path(target, "spans"))
+    schema = pa.schema([pa.field(f.name, pa.large_string() if f.type == pa.string() else f.type) for f in spans.schema])
+    retyped = spans.cast(schema).set_column(spans.schema.get_field_index("offset_repair"), "offset_repair",
+                                            pa.nulls(spans.num_rows))
+    pq.write_table(retyped, table_path(target, "spans"))
+    assert pq.read_schema(table_path(target, "spans")).field("offset_repair").type == pa.null()
+    report = validate_dataset(target, [seed])
+    assert report.valid, report.failures
+
+
+MISSING_AND_UNREADABLE = [("relations", "table_missing"), ("rejects", "table_unreadable")]
+
+
 def test_missing_and_unreadable_tables(valid_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "broken"
     shutil.copytree(valid_dir, target)
     table_path(target, "relations").unlink()
     table_path(target, "rejects").write_bytes(b"not parquet")
     report = validate_dataset(target)
-    assert [(f.table, f.check) for f in report.failures] == [("relations", "table_missing"),
-                                                             ("rejects", "table_unreadable")]
+    assert [(f.table, f.check) for f in report.failures] == MISSING_AND_UNREADABLE
+
+
+def test_missing_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ClaimsetError, match=r"nowhere: dataset directory not found"):
+        validate_dataset(tmp_path / "nowhere")
+
+
+def test_failures_are_capped_per_code(valid_dir: Path, seed: Document, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validate, "MAX_FAILURES_PER_CHECK", 2)
+    report = validate_dataset(planted(valid_dir, tmp_path, "annotations", set_cell("status", 0, "cancelled")), [seed])
+    assert [(f.key, f.check) for f in report.failures] == [("11:c", "span_annotation_missing"),
+                                                           ("11:s", "span_annotation_missing")]
+
+
+PANDERA_CODES = {"isin", "greater_than_or_equal_to", "known_repair_codes", "field_uniqueness", "column_in_dataframe",
+                 "column_in_schema", "str_matches", "not_nullable"}
+
+
+def expected_codes() -> set[str]:
+    """Every code some fixture of this module asserts it produces."""
+    planted_codes = {check for _, _, expected in FLAWS for *_, check in expected}
+    tampered_codes = {check for case in TAMPERED for *_, check in case.values[1]}
+    return planted_codes | tampered_codes | {check for _, check in MISSING_AND_UNREADABLE}
+
+
+def test_every_cross_check_code_is_produced_by_a_fixture() -> None:
+    assert sorted(set(CROSS_CHECKS) - expected_codes()) == []
+    assert sorted(expected_codes() - set(CROSS_CHECKS) - PANDERA_CODES) == []  # no typo in an expectation
 
 
 def test_every_cross_check_code_is_documented() -> None:
-    codes = {check for _, _, expected in FLAWS for *_, check in expected}
-    pandera_codes = {"isin", "greater_than_or_equal_to", "known_repair_codes", "field_uniqueness",
-                     "column_in_dataframe", "column_in_schema", "str_matches"}
-    assert codes - pandera_codes <= set(CROSS_CHECKS)
-    assert set(TABLES) == {"documents", "annotations", "spans", "relations", "rejects"}
+    docs = (ROOT / "docs" / "scaling.md").read_text(encoding="utf-8")
+    assert [code for code in CROSS_CHECKS if f"`{code}`" not in docs] == []
 
 
 def test_report_serialises(valid_dir: Path) -> None:

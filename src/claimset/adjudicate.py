@@ -36,7 +36,17 @@ from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
 from claimset.offsets import quote_selector
 from claimset.scheme import Scheme, default_scheme
-from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS, atomic_path, table_path, write_table
+from claimset.tables import (
+    ANNOTATIONS,
+    REJECTS,
+    RELATIONS,
+    SPANS,
+    atomic_path,
+    relation_id,
+    span_id,
+    table_path,
+    write_table,
+)
 
 ADJUDICATOR = "adjudicated"
 REVIEW_MODEL_VERSION = "claimset-adjudication-review"
@@ -179,14 +189,14 @@ class _Document:
     def _span_row(self, key: FullKey, region: str, repair: str | None) -> dict[str, Any]:
         label, start, end, quote_type, entity = key
         prefix, suffix = quote_selector(self.text, start, end)
-        return {"span_id": f"{self.aid}:{region}", "annotation_id": self.aid, "doc_id": self.doc_id,
+        return {"span_id": span_id(self.aid, region), "annotation_id": self.aid, "doc_id": self.doc_id,
                 "region_id": region, "label": label, "start": start, "end": end, "text": self.text[start:end],
                 "quote_type": quote_type, "entity": entity, "prefix": prefix, "suffix": suffix,
                 "offset_repair": repair}
 
     def _relation_row(self, head: str, tail: str, kind: str) -> dict[str, Any]:
-        return {"relation_id": f"{self.aid}:{head}>{tail}:{kind}", "annotation_id": self.aid,
-                "doc_id": self.doc_id, "head_span_id": f"{self.aid}:{head}", "tail_span_id": f"{self.aid}:{tail}",
+        return {"relation_id": relation_id(self.aid, head, tail, kind), "annotation_id": self.aid,
+                "doc_id": self.doc_id, "head_span_id": span_id(self.aid, head), "tail_span_id": span_id(self.aid, tail),
                 "type": kind}
 
     def _annotation_row(self, source: Iterable[Annotation], out: _Output, n_spans: int, n_relations: int) -> None:

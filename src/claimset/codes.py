@@ -92,6 +92,9 @@ class CrossCheck(_Code):
 
     TABLE_MISSING = "table_missing", "a table file is missing from the dataset directory"
     TABLE_UNREADABLE = "table_unreadable", "a table file is not readable Parquet"
+    COLUMN_TYPE_MISMATCH = (
+        "column_type_mismatch", "a column is stored with another Arrow type than declared (a cast would hide it)"
+    )
     DOC_HASH_MISMATCH = "doc_hash_mismatch", "text_sha256 is not the SHA-256 of the document text"
     DOC_SEED_MISMATCH = "doc_seed_mismatch", "the document text differs from its seed file"
     ANNOTATION_DOC_MISSING = "annotation_doc_missing", "the annotation's document is not in documents"
@@ -103,6 +106,7 @@ class CrossCheck(_Code):
     SPAN_OUT_OF_RANGE = "span_out_of_range", "the span's end is past the end of its document"
     SPAN_TEXT_MISMATCH = "span_text_mismatch", "the span text is not documents.text[start:end]"
     SPAN_QUOTE_MISMATCH = "span_quote_mismatch", "prefix/suffix are not the text around the span"
+    SPAN_ID_MISMATCH = "span_id_mismatch", "span_id is not the id made of the span's annotation_id and region_id"
     ATTRIBUTE_MISSING = "attribute_missing", "a required attribute of the span's label is empty"
     ATTRIBUTE_NOT_APPLICABLE = "attribute_not_applicable", "the span has an attribute its label does not take"
     RELATION_ENDPOINT_MISSING = "relation_endpoint_missing", "a relation endpoint is not in spans"
@@ -111,6 +115,12 @@ class CrossCheck(_Code):
     RELATION_MAX_PER_HEAD = (
         "relation_max_per_head", "a claim has more relations of this type than the scheme allows"
     )
+    RELATION_DOC_MISMATCH = "relation_doc_mismatch", "the relation's doc_id differs from its spans'"
+    RELATION_ID_MISMATCH = (
+        "relation_id_mismatch",
+        "relation_id is not the id made of the relation's annotation_id, endpoint regions and type",
+    )
+    DUPLICATE_RELATION = "duplicate_relation", "another relation has the same head, tail and type"
 
 
 class Repair(_Code):

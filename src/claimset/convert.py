@@ -18,6 +18,7 @@ from claimset.scheme import Attribute, RelationType, Scheme
 from claimset.seeds import Document
 from claimset.sink import RowBuffer
 from claimset.summary import ImportSummary
+from claimset.tables import relation_id, span_id
 
 # Result item type -> kind of item counted in the summary.
 KINDS = {"labels": "region", "choices": "attribute", "textarea": "attribute", "relation": "relation"}
@@ -262,7 +263,7 @@ class ResultConverter:
             else:
                 quote_type, entity = attributes.get("quote_type"), attributes.get("entity")
             rows.append((
-                f"{annotation_id}:{region_id}", annotation_id, doc_id, region_id, region.label, start, end,
+                span_id(annotation_id, region_id), annotation_id, doc_id, region_id, region.label, start, end,
                 text[start:end], quote_type, entity, text[max(0, start - context) : start],
                 text[end : end + context], repair,
             ))
@@ -288,8 +289,8 @@ class ResultConverter:
             seen.add(key)
             head, tail, rel_type = key
             rows.append((
-                f"{annotation_id}:{head}>{tail}:{rel_type}", annotation_id, doc_id,
-                f"{annotation_id}:{head}", f"{annotation_id}:{tail}", rel_type,
+                relation_id(annotation_id, head, tail, rel_type), annotation_id, doc_id,
+                span_id(annotation_id, head), span_id(annotation_id, tail), rel_type,
             ))
         self.relations.extend(rows)
         summary.relations.written += len(rows)

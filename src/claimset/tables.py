@@ -45,7 +45,7 @@ ANNOTATIONS = pa.schema(
 
 SPANS = pa.schema(
     [
-        ("span_id", pa.string()),  # "<annotation_id>:<region_id>"
+        ("span_id", pa.string()),  # span_id(annotation_id, region_id), below
         ("annotation_id", pa.int64()),
         ("doc_id", pa.string()),
         ("region_id", pa.string()),
@@ -63,7 +63,7 @@ SPANS = pa.schema(
 
 RELATIONS = pa.schema(
     [
-        ("relation_id", pa.string()),  # "<annotation_id>:<head region>><tail region>:<type>"
+        ("relation_id", pa.string()),  # relation_id(annotation_id, head region, tail region, type), below
         ("annotation_id", pa.int64()),
         ("doc_id", pa.string()),
         ("head_span_id", pa.string()),  # the Claim
@@ -99,6 +99,20 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+def span_id(annotation_id: int | None, region_id: str) -> str:
+    """``spans.span_id`` of region ``region_id`` of annotation ``annotation_id``."""
+    return f"{annotation_id}:{region_id}"
+
+
+def region_in(value: str, annotation_id: int) -> str | None:
+    """The region id in span id ``value`` if it is a span id of annotation ``annotation_id``, else None."""
+    prefix = span_id(annotation_id, "")
+    return value[len(prefix) :] if value.startswith(prefix) else None
+
+
+def relation_id(annotation_id: int | None, head_region: str, tail_region: str, relation_type: str) -> str:
+    """``relations.relation_id`` of a relation of annotation ``annotation_id`` between two of its regions."""
+    return f"{annotation_id}:{head_region}>{tail_region}:{relation_type}"
 
 
 def table_path(directory: Path, name: str) -> Path:
