@@ -16,10 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from claimset.dataset import write_record
 from claimset.offsets import quote_selector
-from claimset.scheme import default_scheme
 from claimset.tables import TABLES, relation_id, table_path
+from multiannotator import write_claims_and_record
 
 UTC = dt.UTC
 
@@ -85,5 +84,5 @@ def write_gold(directory: Path, texts: Mapping[str, str], records: Sequence[Mapp
     for name, rows in (("documents", documents), ("annotations", ann_rows), ("spans", list(spans.values())),
                        ("relations", relations), ("rejects", [])):
         pq.write_table(pa.Table.from_pylist(rows, schema=TABLES[name]), table_path(directory, name))
-    write_record(directory, default_scheme())  # a dataset folder records its scheme
+    write_claims_and_record(directory)
     return directory

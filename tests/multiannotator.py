@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from claimset.dataset import write_record
+from claimset.dataset import Dataset, write_record
 from claimset.offsets import quote_selector
 from claimset.scheme import default_scheme
 from claimset.tables import ANNOTATIONS, DOCUMENTS, REJECTS, RELATIONS, SPANS, table_path, write_table
@@ -83,7 +83,7 @@ def write_dataset(directory: Path, texts: dict[str, str], annotations: Sequence[
     write_table(pa.Table.from_pylist(span_rows, schema=SPANS), table_path(directory, "spans"))
     write_table(pa.Table.from_pylist(rel_rows, schema=RELATIONS), table_path(directory, "relations"))
     write_table(REJECTS.empty_table(), table_path(directory, "rejects"))
-    write_record(directory, default_scheme())  # a dataset folder records its scheme
+    write_claims_and_record(directory)
     return directory
 
 
@@ -103,3 +103,10 @@ def full_annotation(annotator: str, doc_id: str = "d1", text: str = TEXT) -> Ann
         .span("c4", "Claim", at(text, "we agree"), "direct")
         .span("s4", "Speaker", at(text, "Merkel"), None, "Merkel").rel("c4", "s4", "said_by")
     )
+
+
+def write_claims_and_record(directory: Path) -> None:
+    """What makes a folder of tables a dataset: its derived claims table and its scheme record."""
+    scheme = default_scheme()
+    write_table(Dataset(directory, scheme).claims, table_path(directory, "claims"))
+    write_record(directory, scheme)

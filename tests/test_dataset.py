@@ -215,7 +215,7 @@ def reference_claims(tables: dict[str, list[dict[str, object]]], stances: tuple[
 
         speaker, cue = mention(first("said_by")), mention(first("cued_by"))
         targets = sorted(({**mention(t), "stance": kind} for kind in stances for t in tails(kind)),
-                         key=lambda t: (t["start"], t["end"], t["stance"]))
+                         key=lambda t: (t["start"], t["end"], t["stance"], t["span_id"]))
         rows.append({
             "claim_id": claim["span_id"], "doc_id": claim["doc_id"], "published": published.get(claim["doc_id"]),
             "annotation_id": claim["annotation_id"], "annotator": annotator[claim["annotation_id"]],

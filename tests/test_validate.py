@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable
@@ -13,10 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import claimset.validate as validate
+from claimset.dataset import Dataset
 from claimset.errors import ClaimsetError
 from claimset.ingest import import_exports
+from claimset.scheme import default_scheme
 from claimset.seeds import Document, read_seeds
-from claimset.tables import table_path
+from claimset.tables import table_path, write_table
 from claimset.validate import CROSS_CHECKS, Failure, validate_dataset
 from lsjson import annotation, claim_with_speaker, region, relation, task
 
@@ -45,7 +48,7 @@ def valid_dir(tmp_path_factory: pytest.TempPathFactory, seed: Document) -> Path:
 def test_valid_dataset_passes(valid_dir: Path, seed: Document) -> None:
     report = validate_dataset(valid_dir, [seed])
     assert report.valid, report.failures
-    assert report.rows == {"documents": 1, "annotations": 1, "spans": 3, "relations": 2, "rejects": 0}
+    assert report.rows == {"documents": 1, "annotations": 1, "spans": 3, "relations": 2, "rejects": 0, "claims": 1}
 
 
 Edit = Callable[[pd.DataFrame], pd.DataFrame | None]
@@ -61,6 +64,8 @@ def tampered(valid_dir: Path, tmp_path: Path, edits: dict[str, Edit]) -> Path:
         if replaced is not None:
             frame = replaced
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), table_path(target, table))
+    with contextlib.suppress(Exception):  # claims follow the edited tables where they can be derived at all
+        write_table(Dataset(target, default_scheme()).claims, table_path(target, "claims"))
     return target
 
 
@@ -213,6 +218,41 @@ def test_harmless_storage_types_pass(valid_dir: Path, seed: Document, tmp_path: 
     assert report.valid, report.failures
 
 
+def edited_claims(edit: Callable[[list[dict[str, object]]], list[dict[str, object]]]) -> Callable[[Path], None]:
+    def plant(folder: Path) -> None:
+        claims = pq.read_table(table_path(folder, "claims"))
+        rows = edit(claims.to_pylist())
+        pq.write_table(pa.Table.from_pylist(rows, schema=claims.schema), table_path(folder, "claims"))
+    return plant
+
+
+CLAIMS_FLAWS = [
+    pytest.param(edited_claims(lambda rows: [{**rows[0], "speaker_entity": "Somebody Else"}]),
+                 [("claims", "11:c", "speaker_entity", "claims_stale")], id="claims-row-edited"),
+    pytest.param(edited_claims(lambda rows: []), [("claims", None, None, "claims_stale")], id="claims-row-deleted"),
+    pytest.param(edited_claims(lambda rows: rows + rows), [("claims", None, None, "claims_stale")],
+                 id="claims-row-duplicated"),
+    pytest.param(lambda folder: table_path(folder, "claims").unlink(), [("claims", None, None, "table_missing")],
+                 id="claims-missing"),
+    pytest.param(lambda folder: table_path(folder, "claims").write_bytes(b"PAR1garbagePAR1"),
+                 [("claims", None, None, "table_unreadable")], id="claims-garbage"),
+    pytest.param(lambda folder: pq.write_table(pq.read_table(table_path(folder, "claims")).drop_columns(["cue_text"]),
+                                               table_path(folder, "claims")),
+                 [("claims", None, None, "column_type_mismatch")], id="claims-column-dropped"),
+]
+
+
+@pytest.mark.parametrize(("plant", "expected"), CLAIMS_FLAWS)
+def test_claims_parquet_must_be_what_the_tables_give(valid_dir: Path, seed: Document, tmp_path: Path,
+                                                     plant: Callable[[Path], None],
+                                                     expected: list[tuple[str, str | None, str | None, str]]) -> None:
+    target = tmp_path / "flawed"
+    shutil.copytree(valid_dir, target)
+    plant(target)
+    report = validate_dataset(target, [seed])
+    assert [(f.table, f.key, f.column, f.check) for f in report.failures] == expected
+
+
 MISSING_AND_UNREADABLE = [("relations", "table_missing"), ("rejects", "table_unreadable")]
 
 
@@ -246,7 +286,8 @@ def expected_codes() -> set[str]:
     """Every code some fixture of this module asserts it produces."""
     planted_codes = {check for _, _, expected in FLAWS for *_, check in expected}
     tampered_codes = {check for case in TAMPERED for *_, check in case.values[1]}
-    return planted_codes | tampered_codes | {check for _, check in MISSING_AND_UNREADABLE}
+    claims_codes = {check for case in CLAIMS_FLAWS for *_, check in case.values[1]}
+    return planted_codes | tampered_codes | claims_codes | {check for _, check in MISSING_AND_UNREADABLE}
 
 
 def test_every_cross_check_code_is_produced_by_a_fixture() -> None:

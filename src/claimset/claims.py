@@ -7,7 +7,7 @@ The rule, the one every part of claimset uses (the gold's ``claims.parquet``, ``
 ``stats``): a claim's speaker is the tail of its ``said_by`` relation and its cue the tail of its
 ``cued_by`` relation; where a claim has several (the validator reports that as
 ``relation_max_per_head``), the one with the smallest ``(start, end, span_id)`` is taken. Targets are
-the tails of the scheme's stance relations, sorted by ``(start, end, stance)``. Claims are sorted by
+the tails of the scheme's stance relations, sorted by ``(start, end, stance, span_id)``. Claims are sorted by
 ``(doc_id, start, end, claim_id)``.
 """
 
@@ -83,8 +83,9 @@ def _first_tail(tails: pa.Table, relation: str, role: str) -> pa.Table:
     found = tails.filter(pc.equal(tails[RelationsModel.type], relation)).sort_by(
         [(RelationsModel.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
          ("span_id", "ascending")])
+    whole_row = pc.ScalarAggregateOptions(skip_nulls=False)  # "first" skips nulls by default: columns would mix rows
     firsts = found.group_by(RelationsModel.head_span_id, use_threads=False).aggregate(
-        [(column, "first") for column in _MENTION_COLUMNS])
+        [(column, "first", whole_row) for column in _MENTION_COLUMNS])
     names = {RelationsModel.head_span_id: "claim_id", **{f"{column}_first": f"{role}_{column}"
                                                         for column in _MENTION_COLUMNS}}
     columns = ["claim_id", *(f"{role}_{column}" for column in _MENTION_COLUMNS if role == "speaker" or
@@ -93,10 +94,10 @@ def _first_tail(tails: pa.Table, relation: str, role: str) -> pa.Table:
 
 
 def _targets(tails: pa.Table, stances: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
-    """Claim ids, and for each its list of targets (a struct per stance relation) sorted by (start, end, stance)."""
+    """Claim ids, and for each its list of targets (a struct per stance relation) by (start, end, stance, span_id)."""
     found = tails.filter(pc.is_in(tails[RelationsModel.type], pa.array(stances))).sort_by(
         [(RelationsModel.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
-         (RelationsModel.type, "ascending")])
+         (RelationsModel.type, "ascending"), ("span_id", "ascending")])
     heads = found[RelationsModel.head_span_id].combine_chunks()
     structs = pc.make_struct(*(found[name].combine_chunks() for name in (*_MENTION_COLUMNS, RelationsModel.type)),
                              field_names=TARGET.names).cast(TARGET)

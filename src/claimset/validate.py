@@ -117,7 +117,40 @@ def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Sc
     for name, failure in run.unreadable.items():
         report.rows.pop(name, None)
         report.failures.append(failure)
+    if not report.failures:  # the derivation needs sound tables; with failures, fix those first
+        report.failures.extend(_claims_failures(directory, scheme, report))
     return report
+
+
+def _claims_failures(directory: Path, scheme: Scheme, report: ValidationReport) -> list[Failure]:
+    """claims.parquet against the claims table derived afresh from the other tables (:mod:`claimset.claims`)."""
+    from claimset.dataset import Dataset
+
+    path = table_path(directory, "claims")
+    if not path.exists():
+        return [Failure("claims", None, None, CrossCheck.TABLE_MISSING, f"{path.name} not found")]
+    try:
+        stored = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        return [_unreadable(directory, "claims", exc)]
+    report.rows["claims"] = stored.num_rows
+    derived = Dataset(directory, scheme).claims
+    if not stored.schema.equals(derived.schema):
+        return [Failure("claims", None, None, CrossCheck.COLUMN_TYPE_MISMATCH,
+                        f"{path.name} columns {stored.schema.names} with their types are not the claims table's")]
+    if stored.equals(derived):
+        return []
+    return [_first_claim_difference(stored.to_pylist(), derived.to_pylist())]
+
+
+def _first_claim_difference(stored: list[dict[str, Any]], derived: list[dict[str, Any]]) -> Failure:
+    for number, (kept, fresh) in enumerate(zip(stored, derived, strict=False)):
+        if kept != fresh:
+            column = next(name for name in fresh if kept.get(name) != fresh[name])
+            return Failure("claims", str(kept["claim_id"]), column, CrossCheck.CLAIMS_STALE,
+                           f"row {number}: {column} is {kept[column]!r}, derived {fresh[column]!r}")
+    return Failure("claims", None, None, CrossCheck.CLAIMS_STALE,
+                   f"{len(stored)} rows where the tables give {len(derived)} (rebuild with claimset build or import)")
 
 
 def _open_tables(directory: Path, report: ValidationReport) -> dict[str, pq.ParquetFile]:
