@@ -255,8 +255,15 @@ def test_the_columnar_claims_equal_the_rule_written_out(data: st.DataObject) -> 
     rows = {"documents": documents, "annotations": annotations, "spans": spans, "relations": relations}
     tables = {name: pa.Table.from_pylist(value, schema=TABLES[name]) for name, value in rows.items()}
     stances = default_scheme().stances
-    derived = derive_claims(tables["documents"], tables["annotations"], tables["spans"], tables["relations"],
-                            default_scheme()).to_pylist()
+    import claimset.claims
+
+    step = claimset.claims.CLAIMS_PER_STEP
+    claimset.claims.CLAIMS_PER_STEP = data.draw(st.integers(1, 4))  # several steps, claims split between them
+    try:
+        derived = derive_claims(tables["documents"], tables["annotations"], tables["spans"], tables["relations"],
+                                default_scheme()).to_pylist()
+    finally:
+        claimset.claims.CLAIMS_PER_STEP = step
     assert derived == reference_claims(rows, stances)
 
 

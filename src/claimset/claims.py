@@ -46,13 +46,25 @@ CLAIMS = pa.schema(
     ]
 )
 _MENTION_COLUMNS = ("span_id", "start", "end", "text", "entity")
+# The columns the derivation reads, table by table (what a reader needs to load, and no more).
+INPUTS: dict[str, tuple[str, ...]] = {
+    "documents": (DocumentsModel.doc_id, DocumentsModel.published),
+    "annotations": (AnnotationsModel.annotation_id, AnnotationsModel.annotator, AnnotationsModel.status),
+    "spans": (SpansModel.span_id, SpansModel.annotation_id, SpansModel.doc_id, SpansModel.label, SpansModel.start,
+              SpansModel.end, SpansModel.text, SpansModel.quote_type, SpansModel.entity),
+    "relations": (RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type),
+}
+
+
+CLAIMS_PER_STEP = 20_000  # claims derived at once: the joins' memory stays bounded however large the dataset
 
 
 def derive_claims(documents: pa.Table, annotations: pa.Table, spans: pa.Table, relations: pa.Table,
                   scheme: Scheme) -> pa.Table:
     """The claims table of these tables under ``scheme`` (submitted annotations only), by the module's rule.
 
-    Columnar (Arrow joins and grouped aggregations), so it costs little next to an import.
+    Columnar (Arrow joins and grouped aggregations), so it costs little next to an import, and done
+    :data:`CLAIMS_PER_STEP` claims at a time, each step joining only their relations and tails.
     """
     submitted = annotations.filter(pc.equal(annotations[AnnotationsModel.status], "submitted")).select(
         [AnnotationsModel.annotation_id, AnnotationsModel.annotator])
@@ -60,20 +72,29 @@ def derive_claims(documents: pa.Table, annotations: pa.Table, spans: pa.Table, r
                              SpansModel.start, SpansModel.end, SpansModel.text, SpansModel.quote_type,
                              SpansModel.entity])
     mentions = mentions.filter(pc.is_in(mentions[SpansModel.annotation_id], submitted[AnnotationsModel.annotation_id]))
-    tails = relations.select([RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type]).join(
-        mentions.select(list(_MENTION_COLUMNS)), RelationsModel.tail_span_id, SpansModel.span_id, join_type="inner",
-    ).rename_columns({RelationsModel.tail_span_id: SpansModel.span_id})
     claims = mentions.filter(pc.equal(mentions[SpansModel.label], scheme.claim_label)).drop_columns(
         [SpansModel.label]).rename_columns({SpansModel.span_id: "claim_id"})
     claims = claims.join(submitted, AnnotationsModel.annotation_id)
     claims = claims.join(documents.select([DocumentsModel.doc_id, DocumentsModel.published]), SpansModel.doc_id)
+    steps = [_with_roles(claims.slice(start, CLAIMS_PER_STEP), mentions, relations, scheme)
+             for start in range(0, claims.num_rows, CLAIMS_PER_STEP)]
+    derived = pa.concat_tables(steps) if steps else CLAIMS.empty_table()
+    return derived.sort_by([("doc_id", "ascending"), ("start", "ascending"), ("end", "ascending"),
+                            ("claim_id", "ascending")])
+
+
+def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, scheme: Scheme) -> pa.Table:
+    """These claims with their speaker, cue and targets: the claims table's rows, in no particular order."""
+    relations = relations.filter(pc.is_in(relations[RelationsModel.head_span_id], claims["claim_id"])).select(
+        [RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type])
+    ends = mentions.filter(pc.is_in(mentions[SpansModel.span_id], relations[RelationsModel.tail_span_id]))
+    tails = relations.join(ends.select(list(_MENTION_COLUMNS)), RelationsModel.tail_span_id, SpansModel.span_id,
+                           join_type="inner").rename_columns({RelationsModel.tail_span_id: SpansModel.span_id})
     for role, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
         claims = claims.join(_first_tail(tails, relation, role), "claim_id", join_type="left outer")
     targeted, target_lists = _targets(tails, scheme.stances)  # Arrow joins carry no list columns: join a row number
     claims = claims.join(pa.table({"claim_id": targeted, "target_row": pa.array(range(len(targeted)), pa.int64())}),
                          "claim_id", join_type="left outer")
-    claims = claims.sort_by([("doc_id", "ascending"), ("start", "ascending"), ("end", "ascending"),
-                             ("claim_id", "ascending")])
     targets = target_lists.take(claims["target_row"]).fill_null(pa.scalar([], type=CLAIMS.field("targets").type))
     return pa.table([targets if name == "targets" else claims[name] for name in CLAIMS.names], schema=CLAIMS)
 

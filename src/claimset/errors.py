@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 
 class ClaimsetError(Exception):
@@ -10,6 +11,16 @@ class ClaimsetError(Exception):
 
     The message is a single line, fit to print as is: ``seeds/x.txt: line 1: expected 'date YYYY-MM-DD'``.
     """
+
+
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of the file at ``path``; a one-line :class:`ClaimsetError` naming it and ``what`` it is."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ClaimsetError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ClaimsetError(f"{path}: not UTF-8 (byte {exc.start})") from None
 
 
 class ClaimsetWarning(UserWarning):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from claimset.errors import LONE_SURROGATE, ClaimsetError, MissingExtraError, json_problem
+from claimset.errors import LONE_SURROGATE, ClaimsetError, MissingExtraError, json_problem, read_text
 from claimset.lsresult import editor_text
 
 if TYPE_CHECKING:
@@ -289,12 +289,7 @@ def read_labelstudio_predictions(path: Path) -> list[Prediction]:
     """
     from claimset.reader import has_lone_surrogate
 
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ClaimsetError(f"{path}: cannot read predictions: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ClaimsetError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    raw = read_text(path, "predictions")
     records: list[tuple[str, Any]] = []
     stripped = raw.lstrip()
     if stripped.startswith("["):

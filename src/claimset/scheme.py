@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from claimset.errors import ClaimsetError
+from claimset.errors import ClaimsetError, read_text
 
 # A project's scheme and its generated Label Studio config, relative to the project folder.
 PROJECT_SCHEME = Path("schema") / "scheme.yaml"
@@ -253,13 +253,7 @@ def load_scheme(path: Path | None = None) -> Scheme:
     """Load and check the scheme file at ``path``; without one, the default that ships with claimset."""
     if path is None:
         return default_scheme()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ClaimsetError(f"{path}: cannot read scheme: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ClaimsetError(f"{path}: cannot read scheme: not UTF-8 text ({exc.reason})") from exc
-    return scheme_from_text(text, str(path))
+    return scheme_from_text(read_text(path, "scheme"), str(path))
 
 
 def default_scheme() -> Scheme:
