@@ -138,7 +138,7 @@ def test_readme_quotes_the_ratios_in_performance_md() -> None:
     perf = (root / "docs" / "performance.md").read_text(encoding="utf-8")
     readme = (root / "README.md").read_text(encoding="utf-8").split("## Performance")[1].split("\n## ")[0]
     ratio = re.search(r"ours ÷ converter: \*\*([\d.]+)\*\*", perf)
-    rss = re.search(r"peak RSS of ours: (\d+) MB", perf)
+    rss = re.search(r"peak RSS of ours: ([\d,]+) MB", perf)
     scoring = re.search(r"claimset ÷ nervaluate \(scoring time\): (\d+(?:\.\d+)?)", perf)
     assert ratio and rss and scoring
     assert f"**{ratio.group(1)}×** the converter" in readme
