@@ -138,7 +138,53 @@ def test_a_scheme_file_edited_by_hand_is_caught(gold: Path) -> None:
                                                                                             "version: 3"))
     result = runner.invoke(app, ["validate", str(gold)])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: ") and "does not match claimset.json" in result.output
+    assert result.output.startswith("Error: ") and "version 3; the dataset was edited by hand" in result.output
+    text = (gold / SCHEME_FILE).read_text(encoding="utf-8").replace("version: 3", "version: 1")
+    (gold / SCHEME_FILE).write_text(text.replace("hotkey: \"1\"", "hotkey: \"9\""), encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(gold)])
+    assert result.exit_code == 1 and "does not match claimset.json" in result.output
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"version": 2}, "records scheme 'claimset' version 2, but scheme.yaml is 'claimset' version 1"),
+    ({"file": "/etc/passwd"}, "the scheme record must name 'scheme.yaml', not '/etc/passwd'"),
+])
+def test_a_record_that_contradicts_its_scheme_file_is_refused(gold: Path, change: dict[str, object],
+                                                             message: str) -> None:
+    manifest = json.loads((gold / MANIFEST).read_text(encoding="utf-8"))
+    manifest["scheme"].update(change)
+    (gold / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(gold)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and message in result.output
+
+
+def test_load_reads_one_snapshot_even_if_the_folder_is_replaced(gold: Path, tmp_path: Path) -> None:
+    """Tables read after another import swapped the folder still come from the dataset that was loaded."""
+    from claimset.ingest import import_exports
+    from lsjson import annotation, claim_with_speaker, task
+
+    dataset = claimset.load(gold)
+    spans_before = dataset.table("spans")
+    text = "Lavrov accused the West of meddling."
+    export = tmp_path / "other.json"
+    export.write_text(json.dumps([task(1, text, [annotation(77, claim_with_speaker(text, "the West", "Lavrov"))])]),
+                      encoding="utf-8")
+    import_exports([export], gold)
+    assert claimset.load(gold).table("annotations").column("annotation_id").to_pylist() == [77]
+    assert dataset.table("annotations").num_rows == 1 and dataset.table("annotations")["annotation_id"][0] != 77
+    assert dataset.table("rejects").num_rows == 0 and spans_before.num_rows == 51
+    assert dataset.claims.num_rows == 13
+
+
+def test_unknown_table_names_and_a_missing_polars_are_one_line(gold: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    dataset = claimset.load(gold)
+    with pytest.raises(ClaimsetError, match=r"'\.\./other/claims' is not a table of a claimset dataset"):
+        dataset.to_pandas("../other/claims")
+    monkeypatch.setitem(sys.modules, "polars", None)
+    with pytest.raises(ClaimsetError, match=r"pip install 'claimset\[polars\]'"):
+        dataset.to_polars("spans")
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"format": "other", "scheme": {}}', "[]"])

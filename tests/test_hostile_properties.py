@@ -277,7 +277,8 @@ def test_every_result_item_is_written_or_rejected_or_the_import_fails_in_one_lin
     assert accounted == len(items)
     regions = sum(isinstance(item, dict) and item.get("type") == "labels" for item in items)
     event(f"imported: {'some' if accounted else 'no'} result items")
-    if read_table(out, "spans").num_rows == 0 and (regions or reject_rows):
+    no_task = isinstance(expected, list) and not expected  # an export of no task at all is refused too
+    if no_task or (read_table(out, "spans").num_rows == 0 and (regions or reject_rows)):
         event("nothing written")
         with pytest.raises(NothingWrittenError, match="nothing imported") as info:
             check_written(summary)

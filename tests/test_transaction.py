@@ -211,3 +211,13 @@ def test_permissions_follow_the_folder_and_the_umask(good: Path, tmp_path: Path)
     assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o755
     assert {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "fresh").iterdir()} == dict.fromkeys(
         sorted(path.name for path in (tmp_path / "fresh").iterdir()), 0o644)
+
+
+def test_an_empty_export_does_not_replace_a_dataset(good: Path, tmp_path: Path) -> None:
+    before = snapshot(good)
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(empty), "--out", str(good)])
+    assert result.exit_code == 1
+    assert result.output == "Error: empty.json: nothing imported: the export holds no task\n"
+    assert snapshot(good) == before and siblings(good) == []

@@ -18,14 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from claimset import __version__
 from claimset.claims import CLAIMS, derive_claims
-from claimset.errors import ClaimsetError, ClaimsetWarning
+from claimset.claims import INPUTS as CLAIM_INPUTS
+from claimset.errors import ClaimsetError, ClaimsetWarning, MissingExtraError
 from claimset.scheme import Scheme, default_scheme, load_scheme, scheme_from_text
 from claimset.seeds import Document
 from claimset.tables import TABLES, table_path, write_table
@@ -84,6 +85,8 @@ def read_record(directory: Path) -> tuple[Manifest, Scheme] | None:
                             str(recorded["sha256"]))
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise ClaimsetError(f"{path}: not a readable claimset dataset record ({type(exc).__name__}: {exc})") from exc
+    if data.get("scheme", {}).get("file") != SCHEME_FILE:
+        raise ClaimsetError(f"{path}: the scheme record must name {SCHEME_FILE!r}, not {data['scheme'].get('file')!r}")
     if data.get("format") != FORMAT:
         raise ClaimsetError(f"{path}: not a claimset dataset record (format {data.get('format')!r})")
     if not isinstance(data.get("format_version"), int) or data["format_version"] > FORMAT_VERSION:
@@ -96,6 +99,10 @@ def read_record(directory: Path) -> tuple[Manifest, Scheme] | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise ClaimsetError(f"{scheme_path}: the dataset's scheme cannot be read ({exc})") from exc
     scheme = scheme_from_text(text, str(scheme_path))
+    if (scheme.name, scheme.version) != (manifest.scheme_name, manifest.scheme_version):
+        raise ClaimsetError(f"{path}: records scheme '{manifest.scheme_name}' version {manifest.scheme_version}, "
+                            f"but {SCHEME_FILE} is '{scheme.name}' version {scheme.version}; the dataset was edited "
+                            "by hand")
     if scheme.sha256 != manifest.scheme_sha256:
         raise ClaimsetError(f"{scheme_path}: does not match {MANIFEST} (sha256 {scheme.sha256[:12]} recorded as "
                             f"{manifest.scheme_sha256[:12]}); the dataset was edited by hand")
@@ -139,11 +146,15 @@ class Dataset:
     path: Path
     scheme: Scheme
     manifest: Manifest | None = None
+    files: dict[str, BinaryIO] = field(default_factory=dict, repr=False)  # open at load: one snapshot
     _tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
 
     def table(self, name: str) -> pa.Table:
+        """Table ``name`` (one of ``documents``, ``annotations``, ``spans``, ``relations``, ``rejects``, ``claims``)."""
+        if name not in _SCHEMAS:
+            raise ClaimsetError(f"{name!r} is not a table of a claimset dataset (one of {', '.join(_SCHEMAS)})")
         if name not in self._tables:
-            self._tables[name] = _read(self.path, name)
+            self._tables[name] = _read(self.path, name, handle=self.files.get(name))
         return self._tables[name]
 
     def to_pandas(self, name: str) -> pd.DataFrame:
@@ -151,7 +162,10 @@ class Dataset:
         return frame
 
     def to_polars(self, name: str) -> pl.DataFrame:
-        import polars as pl
+        try:
+            import polars as pl
+        except ImportError:
+            raise MissingExtraError("polars", "polars") from None
 
         frame = pl.from_arrow(self.table(name))
         assert isinstance(frame, pl.DataFrame)
@@ -159,8 +173,11 @@ class Dataset:
 
     @cached_property
     def claims(self) -> pa.Table:
-        return derive_claims(self.table("documents"), self.table("annotations"), self.table("spans"),
-                             self.table("relations"), self.scheme)
+        inputs = {name: self._tables[name] if name in self._tables
+                  else _read(self.path, name, columns, handle=self.files.get(name))
+                  for name, columns in CLAIM_INPUTS.items()}  # only the columns the derivation reads
+        return derive_claims(inputs["documents"], inputs["annotations"], inputs["spans"], inputs["relations"],
+                             self.scheme)
 
 
 def load(path: Path | str, scheme_file: Path | None = None, *, validate: bool = True) -> Dataset:
@@ -187,18 +204,26 @@ def load(path: Path | str, scheme_file: Path | None = None, *, validate: bool = 
             where = f"{first.table}[{first.key}].{first.column}" if first.key else first.table
             raise ClaimsetError(f"{directory}: not a valid dataset, {len(report.failures)} failure(s), the first "
                                 f"{where}: {first.check}: {first.message} (run: claimset validate {directory})")
-    return Dataset(directory, scheme, manifest)
+    # Every table is opened now: a writer that swaps the folder in later leaves these files readable as
+    # they were (the old inodes), so the tables read later still come from one and the same dataset.
+    files: dict[str, BinaryIO] = {name: table_path(directory, name).open("rb") for name in _SCHEMAS
+                                  if table_path(directory, name).exists()}
+    return Dataset(directory, scheme, manifest, files)
 
 
 _SCHEMAS: dict[str, pa.Schema] = {**TABLES, "claims": CLAIMS}
 
 
-def _read(directory: Path, name: str) -> pa.Table:
+def _read(directory: Path, name: str, columns: Sequence[str] | None = None, handle: BinaryIO | None = None
+          ) -> pa.Table:
+    """Table ``name`` (only ``columns``, if given) cast to its schema, from ``handle`` if open, else from its file."""
     path = table_path(directory, name)
-    if not path.exists():
+    if handle is None and not path.exists():
         raise ClaimsetError(f"{path}: table not found")
+    schema = _SCHEMAS[name] if columns is None else pa.schema([_SCHEMAS[name].field(column) for column in columns])
     try:
-        return pq.read_table(path).cast(_SCHEMAS[name])
+        source = path if handle is None else pa.PythonFile(handle, mode="r")
+        return pq.read_table(source, columns=None if columns is None else list(columns)).cast(schema)
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise ClaimsetError(f"{path}: cannot read as the {name} table: {str(exc).splitlines()[0]}") from exc
 

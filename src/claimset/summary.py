@@ -52,8 +52,12 @@ class ImportSummary:
 
     @property
     def nothing_written(self) -> bool:
-        """The exports held regions or rejected items, yet not one span was written."""
-        return self.regions.written == 0 and (self.regions.read > 0 or sum(self.rejects_by_reason.values()) > 0)
+        """The exports held no task at all, or held regions or rejected items, yet not one span was written.
+
+        An empty export is refused too: it would replace a dataset with an empty one without a word.
+        """
+        return self.tasks == 0 or (self.regions.written == 0
+                                   and (self.regions.read > 0 or sum(self.rejects_by_reason.values()) > 0))
 
     def top_reasons(self, n: int = 3) -> str:
         """The ``n`` most frequent reject reasons with their counts: ``unknown_label 7, cancelled 2``."""
@@ -84,10 +88,13 @@ class NothingWrittenError(ClaimsetError):
 
     def __init__(self, summary: ImportSummary) -> None:
         sources = ", ".join(summary.sources)
-        super().__init__(
-            f"{sources}: nothing imported: {summary.regions.read} region(s) read, none written; "
-            f"rejects: {summary.top_reasons() or 'none'}"
-        )
+        if summary.tasks == 0:
+            super().__init__(f"{sources}: nothing imported: the export holds no task")
+        else:
+            super().__init__(
+                f"{sources}: nothing imported: {summary.regions.read} region(s) read, none written; "
+                f"rejects: {summary.top_reasons() or 'none'}"
+            )
         self.summary = summary
 
 
