@@ -104,12 +104,6 @@ def span_id(annotation_id: int | None, region_id: str) -> str:
     return f"{annotation_id}:{region_id}"
 
 
-def region_in(value: str, annotation_id: int) -> str | None:
-    """The region id in span id ``value`` if it is a span id of annotation ``annotation_id``, else None."""
-    prefix = span_id(annotation_id, "")
-    return value[len(prefix) :] if value.startswith(prefix) else None
-
-
 def relation_id(annotation_id: int | None, head_region: str, tail_region: str, relation_type: str) -> str:
     """``relations.relation_id`` of a relation of annotation ``annotation_id`` between two of its regions."""
     return f"{annotation_id}:{head_region}>{tail_region}:{relation_type}"
