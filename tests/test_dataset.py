@@ -128,6 +128,9 @@ def test_validation_uses_the_dataset_scheme(gold: Path) -> None:
     labels = [("Topic" if label == "Target" else label) for label in spans.column("label").to_pylist()]
     pq.write_table(spans.set_column(spans.schema.get_field_index("label"), "label", pa.array(labels)),
                    gold / "spans.parquet")
+    (gold / "claims.parquet").unlink()
+    pq.write_table(claimset.load(gold, validate=False).claims, gold / "claims.parquet")
+    (gold / "croissant.json").unlink()  # it describes the files as they were
     assert runner.invoke(app, ["validate", str(gold)]).exit_code == 0
     result = runner.invoke(app, ["validate", str(gold), "--scheme", str(ROOT / "schema" / "scheme.yaml")])
     assert result.exit_code == 1 and "but" in result.output
@@ -328,3 +331,19 @@ def test_extract_reads_the_scheme_it_is_given(tmp_path: Path, content: str) -> N
     bad.write_text(content, encoding="utf-8")
     result = runner.invoke(app, ["extract", "--seeds", str(ROOT / "seeds"), "--scheme", str(bad)])
     assert result.exit_code == 1 and result.output.count("\n") == 1 and str(bad) in result.output
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("rewritten", "rejects.parquet: its SHA-256 is not the one recorded"),
+    ("escaping", "../../etc/passwd: no such file in the dataset"),
+])
+def test_the_gold_files_must_have_the_hashes_croissant_records(gold: Path, change: str, message: str) -> None:
+    rejects = pq.read_table(gold / "rejects.parquet")
+    if change == "rewritten":  # same rows, other bytes: what a hand edit of any table does
+        pq.write_table(rejects, gold / "rejects.parquet", compression="gzip")
+    else:
+        card = json.loads((gold / "croissant.json").read_text(encoding="utf-8"))
+        card["distribution"][0]["contentUrl"] = "../../etc/passwd"
+        (gold / "croissant.json").write_text(json.dumps(card), encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(gold)])
+    assert result.exit_code == 1 and "croissant_stale" in result.output and message in result.output

@@ -67,7 +67,9 @@ def test_files_of_other_tools_survive_a_rewrite(good: Path, tmp_path: Path) -> N
     (good / "NOTES.md").write_text("kept", encoding="utf-8")
     (good / "extra").mkdir()
     (good / "extra" / "x.txt").write_text("kept too", encoding="utf-8")
+    (good / "croissant.json").write_text("{}", encoding="utf-8")  # made by claimset: stale beside new tables
     import_exports([tmp_path / "good.json"], good)
+    assert not (good / "croissant.json").exists()
     assert (good / "NOTES.md").read_text(encoding="utf-8") == "kept"
     assert (good / "extra" / "x.txt").read_text(encoding="utf-8") == "kept too"
 

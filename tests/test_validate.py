@@ -232,6 +232,9 @@ CLAIMS_FLAWS = [
     pytest.param(edited_claims(lambda rows: []), [("claims", None, None, "claims_stale")], id="claims-row-deleted"),
     pytest.param(edited_claims(lambda rows: rows + rows), [("claims", None, None, "claims_stale")],
                  id="claims-row-duplicated"),
+    pytest.param(lambda folder: (folder / "croissant.json").write_text(json.dumps(
+        {"distribution": [{"contentUrl": "documents.parquet", "sha256": "0" * 64}]}), encoding="utf-8"),
+                 [("croissant", "documents.parquet", None, "croissant_stale")], id="croissant-hash-differs"),
     pytest.param(lambda folder: table_path(folder, "claims").unlink(), [("claims", None, None, "table_missing")],
                  id="claims-missing"),
     pytest.param(lambda folder: table_path(folder, "claims").write_bytes(b"PAR1garbagePAR1"),

@@ -121,6 +121,10 @@ class CrossCheck(_Code):
         "relation_id is not the id made of the relation's annotation_id, endpoint regions and type",
     )
     DUPLICATE_RELATION = "duplicate_relation", "another relation has the same head, tail and type"
+    CROISSANT_STALE = (
+        "croissant_stale",
+        "croissant.json names a file that is missing, outside the dataset, or whose SHA-256 differs",
+    )
     CLAIMS_STALE = (
         "claims_stale",
         "claims.parquet is not the claims table derived from the other tables (edited, stale, or partly missing)",

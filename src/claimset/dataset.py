@@ -45,6 +45,9 @@ SCHEME_FILE = "scheme.yaml"
 FORMAT = "claimset-dataset"
 FORMAT_VERSION = 1
 REQUIRED = ("documents", "annotations", "spans", "relations")  # what makes a folder a claimset dataset
+# What claimset writes into a dataset folder: never carried over from an older generation (it would be stale).
+GENERATED = frozenset({*(f"{name}.parquet" for name in (*TABLES, "claims", "span_provenance", "review")),
+                       MANIFEST, SCHEME_FILE, "croissant.json", "review.jsonl"})
 
 
 class NoRecordWarning(ClaimsetWarning):
@@ -251,7 +254,7 @@ def write_dataset(out_dir: Path, fill: Callable[[Path], T], *, scheme: Scheme, s
     from claimset.card import write_croissant
     from claimset.validate import validate_dataset
 
-    with replace_folder(out_dir) as staging:
+    with replace_folder(out_dir, GENERATED) as staging:
         made = fill(staging.path)
         claims = Dataset(staging.path, scheme).claims
         write_table(claims, table_path(staging.path, "claims"))

@@ -28,7 +28,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +52,12 @@ class Staging:
 
 
 @contextmanager
-def replace_folder(target: Path) -> Iterator[Staging]:
-    """Yield a fresh staging folder; on success (and unless discarded) it becomes ``target`` atomically."""
+def replace_folder(target: Path, generated: Collection[str] = ()) -> Iterator[Staging]:
+    """Yield a fresh staging folder; on success (and unless discarded) it becomes ``target`` atomically.
+
+    Entries of the old folder that the new one lacks are carried over, except those named in
+    ``generated``: files a generation makes, which would be stale beside a new one.
+    """
     target = _writable_target(target)
     with _exclusive(target):
         _recover(target)
@@ -62,7 +66,7 @@ def replace_folder(target: Path) -> Iterator[Staging]:
             _take_mode(staging.path, target)
             yield staging
             if not staging.discarded:
-                _carry_over(target, staging.path)
+                _carry_over(target, staging.path, generated)
                 _swap(staging.path, target)
         finally:
             shutil.rmtree(staging.path, ignore_errors=True)
@@ -145,13 +149,13 @@ def _recover(target: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _carry_over(target: Path, staging: Path) -> None:
+def _carry_over(target: Path, staging: Path, generated: Collection[str]) -> None:
     """Link into ``staging`` every entry of ``target`` the new generation did not write (files of other tools)."""
     if not target.is_dir():
         return
     for entry in target.iterdir():
         destination = staging / entry.name
-        if destination.exists() or entry.name.startswith("."):
+        if destination.exists() or entry.name.startswith(".") or entry.name in generated:
             continue
         if entry.is_dir():
             shutil.copytree(entry, destination, copy_function=_link_or_copy)

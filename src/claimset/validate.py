@@ -26,6 +26,8 @@ At most :data:`MAX_FAILURES_PER_CHECK` failures of one code are kept per table a
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -119,7 +121,31 @@ def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Sc
         report.failures.append(failure)
     if not report.failures:  # the derivation needs sound tables; with failures, fix those first
         report.failures.extend(_claims_failures(directory, scheme, report))
+        report.failures.extend(_croissant_failures(directory))
     return report
+
+
+def _croissant_failures(directory: Path) -> list[Failure]:
+    """The files ``croissant.json`` lists (when the folder has one, as the gold does) against their SHA-256."""
+    path = directory / "croissant.json"
+    if not path.exists():
+        return []
+    try:
+        files = [(item["contentUrl"], item["sha256"]) for item in json.loads(path.read_text(encoding="utf-8"))
+                 ["distribution"] if "sha256" in item]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        return [Failure("croissant", None, None, CrossCheck.CROISSANT_STALE, f"{path.name}: not readable ({exc})")]
+    failures = []
+    root = directory.resolve()
+    for url, digest in files:
+        target = (directory / str(url)).resolve()
+        if root not in target.parents or not target.is_file():
+            failures.append(Failure("croissant", str(url), None, CrossCheck.CROISSANT_STALE, f"{url}: no such file "
+                                    "in the dataset"))
+        elif hashlib.sha256(target.read_bytes()).hexdigest() != digest:
+            failures.append(Failure("croissant", str(url), None, CrossCheck.CROISSANT_STALE,
+                                    f"{url}: its SHA-256 is not the one recorded (run claimset build --croissant)"))
+    return failures
 
 
 def _claims_failures(directory: Path, scheme: Scheme, report: ValidationReport) -> list[Failure]:
