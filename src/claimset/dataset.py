@@ -142,14 +142,15 @@ class Dataset:
 
     ``dataset.table("spans")`` is a ``pyarrow.Table`` cast to the declared schema;
     ``dataset.to_pandas("spans")`` and ``dataset.to_polars("spans")`` convert it; ``dataset.claims``
-    is the claims table derived afresh from the tables (:mod:`claimset.claims`), whatever
-    ``claims.parquet`` holds.
+    is the claims table of :mod:`claimset.claims`: ``claims.parquet`` once validation has found it equal
+    to the claims derived from the other tables (``validated``), else derived afresh.
     """
 
     path: Path
     scheme: Scheme
     manifest: Manifest | None = None
     files: dict[str, BinaryIO] = field(default_factory=dict, repr=False)  # open at load: one snapshot
+    validated: bool = False  # load() validated it: claims.parquet is what the tables give
     _tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
 
     def table(self, name: str) -> pa.Table:
@@ -176,6 +177,8 @@ class Dataset:
 
     @cached_property
     def claims(self) -> pa.Table:
+        if self.validated:  # the derivation was just done, and compared with this file, by validation
+            return self.table("claims")
         inputs = {name: self._tables[name] if name in self._tables
                   else _read(self.path, name, columns, handle=self.files.get(name))
                   for name, columns in CLAIM_INPUTS.items()}  # only the columns the derivation reads
@@ -211,7 +214,7 @@ def load(path: Path | str, scheme_file: Path | None = None, *, validate: bool = 
     # they were (the old inodes), so the tables read later still come from one and the same dataset.
     files: dict[str, BinaryIO] = {name: table_path(directory, name).open("rb") for name in _SCHEMAS
                                   if table_path(directory, name).exists()}
-    return Dataset(directory, scheme, manifest, files)
+    return Dataset(directory, scheme, manifest, files, validated=validate)
 
 
 _SCHEMAS: dict[str, pa.Schema] = {**TABLES, "claims": CLAIMS}
@@ -261,7 +264,7 @@ def write_dataset(out_dir: Path, fill: Callable[[Path], T], *, scheme: Scheme, s
         write_record(staging.path, scheme)
         if croissant:
             write_croissant(staging.path, staging.path / "croissant.json")
-        report = validate_dataset(staging.path, seeds, scheme) if validate else None
+        report = validate_dataset(staging.path, seeds, scheme, derived_claims=claims) if validate else None
         if report is not None:
             report.directory = str(out_dir)
             if not report.valid and not allow_invalid:

@@ -101,11 +101,13 @@ class ValidationReport:
 
 
 def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Scheme | None = None, *,
-                     scheme_file: Path | None = None) -> ValidationReport:
+                     scheme_file: Path | None = None, derived_claims: pa.Table | None = None) -> ValidationReport:
     """Check every table of ``directory`` and their consistency; ``seeds`` are checked against documents.
 
     The allowed labels, relation types and attributes are those of ``scheme``; without it, of the scheme
     the dataset records (``scheme_file``, if given, must match it; see :mod:`claimset.dataset`).
+    ``derived_claims``: the claims table a caller has just derived from these tables, to compare
+    ``claims.parquet`` with instead of deriving it again.
     """
     if not directory.is_dir():
         raise ClaimsetError(f"{directory}: dataset directory not found")
@@ -120,7 +122,7 @@ def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Sc
         report.rows.pop(name, None)
         report.failures.append(failure)
     if not report.failures:  # the derivation needs sound tables; with failures, fix those first
-        report.failures.extend(_claims_failures(directory, scheme, report))
+        report.failures.extend(_claims_failures(directory, scheme, report, derived_claims))
         report.failures.extend(_croissant_failures(directory))
     return report
 
@@ -148,7 +150,8 @@ def _croissant_failures(directory: Path) -> list[Failure]:
     return failures
 
 
-def _claims_failures(directory: Path, scheme: Scheme, report: ValidationReport) -> list[Failure]:
+def _claims_failures(directory: Path, scheme: Scheme, report: ValidationReport,
+                     derived: pa.Table | None) -> list[Failure]:
     """claims.parquet against the claims table derived afresh from the other tables (:mod:`claimset.claims`)."""
     from claimset.dataset import Dataset
 
@@ -160,7 +163,8 @@ def _claims_failures(directory: Path, scheme: Scheme, report: ValidationReport) 
     except (OSError, pa.ArrowException) as exc:
         return [_unreadable(directory, "claims", exc)]
     report.rows["claims"] = stored.num_rows
-    derived = Dataset(directory, scheme).claims
+    if derived is None:
+        derived = Dataset(directory, scheme).claims
     if not stored.schema.equals(derived.schema):
         return [Failure("claims", None, None, CrossCheck.COLUMN_TYPE_MISMATCH,
                         f"{path.name} columns {stored.schema.names} with their types are not the claims table's")]
