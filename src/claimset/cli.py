@@ -526,9 +526,10 @@ def print_report(report: dict[str, Any], output_format: Format) -> None:
         for f in failures:
             out.print(f"| {f['table']} | {f['key']} | {f['column']} | {f['check']} | {f['message']} |", markup=False)
     else:
+        from claimset.validate import Failure
+
         for f in failures:
-            where = f"{f['table']}[{f['key']}].{f['column']}" if f["key"] else f"{f['table']}"
-            out.print(f"{where}: {f['check']}: {f['message']}", markup=False)
+            out.print(Failure(**f).describe(), markup=False)
     rows = ", ".join(f"{name} {n}" for name, n in report["rows"].items())
     verdict = "valid" if report["valid"] else f"INVALID: {len(failures)} failure(s)"
     out.print(f"{report['directory']}: {verdict} ({rows})", markup=False)

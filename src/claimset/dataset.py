@@ -206,10 +206,8 @@ def load(path: Path | str, scheme_file: Path | None = None, *, validate: bool = 
 
         report = validate_dataset(directory, scheme=scheme)
         if not report.valid:
-            first = report.failures[0]
-            where = f"{first.table}[{first.key}].{first.column}" if first.key else first.table
             raise ClaimsetError(f"{directory}: not a valid dataset, {len(report.failures)} failure(s), the first "
-                                f"{where}: {first.check}: {first.message} (run: claimset validate {directory})")
+                                f"{report.failures[0].describe()} (run: claimset validate {directory})")
     # Every table is opened now: a writer that swaps the folder in later leaves these files readable as
     # they were (the old inodes), so the tables read later still come from one and the same dataset.
     files: dict[str, BinaryIO] = {name: table_path(directory, name).open("rb") for name in _SCHEMAS

@@ -73,6 +73,11 @@ class Failure:
     check: str  # stable code
     message: str
 
+    def describe(self) -> str:
+        """One line: ``table[key].column: check: message`` (or ``table: check: message`` without a key)."""
+        where = f"{self.table}[{self.key}].{self.column}" if self.key else self.table
+        return f"{where}: {self.check}: {self.message}"
+
 
 @dataclass
 class ValidationReport:
