@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,18 @@ STANCES = ["against", "supports", "about"]
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
 
+def _ascii(text: str) -> str:
+    """``text`` in plain ASCII: typographic quotes straightened, accents dropped, emoji removed."""
+    text = text.replace("“", '"').replace("”", '"')
+    return " ".join(unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").split())
+
+
+VOCABULARY = {"speakers": SPEAKERS, "targets": TARGETS, "cues": CUES, "verbs": VERBS, "objects": OBJECTS,
+              "filler": FILLER}
+ASCII_VOCABULARY = {name: [_ascii(word) for word in words] for name, words in VOCABULARY.items()}
+WORKLOADS = ("unicode", "ascii")  # the texts: non-ASCII letters, typographic quotes and emoji; or plain ASCII
+
+
 @dataclass
 class _Sentence:
     start: int  # code-point offset of the sentence in the text
@@ -76,12 +89,13 @@ class ExportStats:
     labels: dict[str, int] = field(default_factory=dict)
 
 
-def _sentence(rng: random.Random, offset: int) -> tuple[str, _Sentence]:
-    speaker, target = rng.choice(SPEAKERS), rng.choice(TARGETS)
-    cue, verb, obj = rng.choice(CUES), rng.choice(VERBS), rng.choice(OBJECTS)
+def _sentence(rng: random.Random, offset: int, words: dict[str, list[str]]) -> tuple[str, _Sentence]:
+    speaker, target = rng.choice(words["speakers"]), rng.choice(words["targets"])
+    cue, verb, obj = rng.choice(words["cues"]), rng.choice(words["verbs"]), rng.choice(words["objects"])
     claim = f"{target} {verb} {obj}"
     if rng.random() < 0.4:  # direct quote: “claim”, speaker cue.
-        text = f"“{claim}”, {speaker} {cue}."
+        opening, closing = ('"', '"') if words is ASCII_VOCABULARY else ("“", "”")
+        text = f"{opening}{claim}{closing}, {speaker} {cue}."
         c0 = 1
         s0 = c0 + len(claim) + 3
         u0 = s0 + len(speaker) + 1
@@ -101,8 +115,9 @@ def _sentence(rng: random.Random, offset: int) -> tuple[str, _Sentence]:
     return text, sentence
 
 
-def make_text(rng: random.Random, target_chars: int = 3000) -> tuple[str, list[_Sentence]]:
+def make_text(rng: random.Random, target_chars: int = 3000, workload: str = "unicode") -> tuple[str, list[_Sentence]]:
     """A news-like text of about ``target_chars`` code points, and where its claim sentences are."""
+    words = ASCII_VOCABULARY if workload == "ascii" else VOCABULARY
     parts: list[str] = []
     sentences: list[_Sentence] = []
     length = 0
@@ -112,9 +127,9 @@ def make_text(rng: random.Random, target_chars: int = 3000) -> tuple[str, list[_
             parts.append(sep)
             length += len(sep)
         if rng.random() < 0.25:
-            piece = rng.choice(FILLER)
+            piece = rng.choice(words["filler"])
         else:
-            piece, sentence = _sentence(rng, length)
+            piece, sentence = _sentence(rng, length, words)
             sentences.append(sentence)
         parts.append(piece)
         length += len(piece)
@@ -173,8 +188,8 @@ def make_result(rng: random.Random, text: str, sentences: list[_Sentence],
 
 
 def make_task(rng: random.Random, task_id: int, first_annotation_id: int, annotators: int = 3,
-              chars: int = 3000) -> dict[str, Any]:
-    text, sentences = make_text(rng, chars)
+              chars: int = 3000, workload: str = "unicode") -> dict[str, Any]:
+    text, sentences = make_text(rng, chars, workload)
     annotations = []
     for k in range(annotators):
         result = make_result(rng, text, sentences)
@@ -197,18 +212,26 @@ def make_task(rng: random.Random, task_id: int, first_annotation_id: int, annota
     }
 
 
-def generate_tasks(tasks: int, *, seed: int = 8, annotators: int = 3, chars: int = 3000) -> Iterator[dict[str, Any]]:
+def generate_tasks(tasks: int, *, seed: int = 8, annotators: int = 3, chars: int = 3000,
+                   workload: str = "unicode") -> Iterator[dict[str, Any]]:
+    if workload not in WORKLOADS:
+        raise ValueError(f"workload must be one of {WORKLOADS}, not {workload!r}")
     rng = random.Random(seed)
     for i in range(tasks):
-        yield make_task(rng, i + 1, 1 + i * annotators, annotators, chars)
+        yield make_task(rng, i + 1, 1 + i * annotators, annotators, chars, workload)
 
 
-def write_export(path: Path, tasks: int, *, seed: int = 8, annotators: int = 3, chars: int = 3000) -> ExportStats:
-    """Stream a synthetic full-JSON export of ``tasks`` tasks to ``path``; return what it contains."""
+def write_export(path: Path, tasks: int, *, seed: int = 8, annotators: int = 3, chars: int = 3000,
+                 workload: str = "unicode") -> ExportStats:
+    """Stream a synthetic full-JSON export of ``tasks`` tasks to ``path``; return what it contains.
+
+    ``workload``: ``"unicode"`` (the default: non-ASCII letters, typographic quotes, emoji) or
+    ``"ascii"`` (the same generator over plain-ASCII words).
+    """
     stats = ExportStats()
     with path.open("wb") as handle:
         handle.write(b"[")
-        for task in generate_tasks(tasks, seed=seed, annotators=annotators, chars=chars):
+        for task in generate_tasks(tasks, seed=seed, annotators=annotators, chars=chars, workload=workload):
             raw = json.dumps(task, ensure_ascii=False).encode("utf-8")
             handle.write(b"," if stats.tasks else b"")
             handle.write(raw)
