@@ -144,3 +144,25 @@ def test_readme_quotes_the_ratios_in_performance_md() -> None:
     assert f"**{ratio.group(1)}×** the converter" in readme
     assert f"**{rss.group(1)} MB**" in readme
     assert f"**{scoring.group(1)}×** nervaluate" in readme
+
+
+def test_bench_runs_both_workloads_and_prints_the_memory_slope(tmp_path: Path) -> None:
+    """scripts/bench, tiny: both workloads against the converter, the memory runs and their slope, in one report."""
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "perf.md"
+    done = subprocess.run([sys.executable, str(root / "scripts" / "bench"), "--tasks", "20", "--scale", "1,2",
+                           "--scale-base", "10", "--score-spans", "0", "--out", str(out), "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = out.read_text(encoding="utf-8")
+    assert done.stdout.strip() in report  # the report printed is the report written
+    for workload in ("unicode", "ascii"):
+        assert re.search(rf"ours ÷ converter \({workload}\): \*\*\d+\.\d\d\*\* wall", report)
+        assert re.search(rf"peak RSS of ours \({workload}\): [\d,]+ MB", report)
+    assert re.search(r"memory slope: -?[\d,.]+ MB per 1,000 tasks; peak RSS [+-]\d+\.\d% from 10 to 20 tasks", report)
+    assert "| 10 |" in report and "| 20 |" in report
+    assert [p.name for p in tmp_path.iterdir()] == ["perf.md"]  # generated exports are removed
