@@ -225,3 +225,82 @@ def test_agree_and_adjudicate_on_a_real_label_studio_pull(tmp_path: Path) -> Non
     result = adjudicate(tmp_path / "data", tmp_path / "gold")
     assert validate_dataset(tmp_path / "gold").valid
     assert len(result.review) > 0
+
+
+# --- bootstrap intervals over sentence units -----------------------------------------------------------
+
+
+def test_sentences_end_at_final_punctuation_before_space_and_at_line_breaks() -> None:
+    from claimset.agreement import sentence_starts
+
+    text = 'He said “no.” Then… she left!\n\nWhy? 3.5 km (e.g. here).'
+    starts = sentence_starts(text)
+    assert [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)] == [
+        "He said “no.”", " Then…", " she left!\n\n", "Why?", " 3.5 km (e.g.", " here)."]
+
+
+def test_units_join_sentences_a_span_crosses_or_a_relation_joins() -> None:
+    from claimset.agreement import sentence_units
+
+    text = "One. Two. Three. Four."
+    a = Ann("a").span("c", "Claim", at(text, "One. Two"), "direct").span("s", "Speaker", at(text, "Four"), None, "x")
+    a.rel("c", "s", "said_by")
+    (annotation,) = _annotations(text, a)
+    assert sentence_units(text, [annotation]) == ([0, 4, 9, 16], [0, 0, 2, 0])
+
+
+def _annotations(text: str, *anns: Ann) -> list:  # type: ignore[type-arg]
+    """The agreement module's Annotation objects for these annotations of one document ``d1``."""
+    import tempfile
+
+    from claimset.agreement import load_corpus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = load_corpus(write_dataset(Path(tmp) / "data", {"d1": text}, list(anns)))
+    return [corpus.by_doc["d1"][ann.annotator] for ann in anns]
+
+
+def _flat_overall(data: Path) -> dict[str, float | None]:
+    from claimset.agreement import _flat
+
+    return _flat(agreement(data).overall)
+
+
+def test_bootstrap_estimate_is_the_point_estimate(hand_case: Path, tmp_path: Path) -> None:
+    """Every unit once gives exactly what agreement() reports: the units partition the counts."""
+    from claimset.agreement import bootstrap
+
+    third = full_annotation("c")
+    third.spans = [(rid, lab, s, e + (lab == "Claim"), q, ent) for rid, lab, s, e, q, ent in third.spans]
+    several = write_dataset(tmp_path / "several", {"d1": TEXT, "d2": TEXT},
+                            [full_annotation("a"), second_annotation(), third, full_annotation("a", "d2"),
+                             full_annotation("c", "d2")])
+    for data in (hand_case, several):
+        report = bootstrap(data, 20)
+        expected = _flat_overall(data)
+        assert set(report.intervals) == set(expected)
+        for name, interval in report.intervals.items():
+            assert interval.estimate == pytest.approx(expected[name], abs=1e-12), name
+
+
+def test_bootstrap_is_seeded_and_brackets_its_replicates(hand_case: Path) -> None:
+    from claimset.agreement import bootstrap
+
+    first, again, other = (bootstrap(hand_case, 200, seed=seed) for seed in (7, 7, 8))
+    assert first == again and first != other
+    assert first.units == 3 and first.sentences == 4  # the c2 -> Putin relation joins sentences 1 and 2
+    exact = first.intervals["spans.exact.overall"]
+    assert exact.defined == 200 and exact.low is not None and exact.high is not None
+    assert 0.0 <= exact.low <= exact.high <= 1.0 and exact.low < exact.high
+
+
+def test_cli_agree_bootstrap(hand_case: Path) -> None:
+    result = runner.invoke(app, ["agree", str(hand_case), "--bootstrap", "50", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    boot = json.loads(result.stdout)["bootstrap"]
+    assert boot["replicates"] == 50 and boot["unit"] == "sentence group" and boot["confidence"] == 0.95
+    assert boot["intervals"]["spans.exact.overall"]["estimate"] == _flat_overall(hand_case)["spans.exact.overall"]
+    text = runner.invoke(app, ["agree", str(hand_case), "--bootstrap", "50"])
+    assert "95% bootstrap intervals (50 replicates over 3 sentence units, seed 0)" in text.stdout
+    bad = runner.invoke(app, ["agree", str(hand_case), "--bootstrap", "-1"])
+    assert bad.exit_code == 1 and "positive number of replicates" in bad.stderr and "Traceback" not in bad.output

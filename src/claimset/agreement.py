@@ -27,6 +27,14 @@ per document and over the dataset:
 
 Documents with a single annotator are listed in the report, not scored; a value that is undefined
 (no items, or a single category) is ``None``.
+
+**Bootstrap intervals** (:func:`bootstrap`): each document is cut into sentences (a sentence ends at
+``.``, ``!``, ``?`` or ``…``, with any closing quotes or brackets, before white space, and at every
+line break); sentences that a span of either annotator crosses, or that a relation joins, are merged
+into one *unit*, so that every span and relation lies in exactly one unit. Every measure above is a
+sum over units of exactly the counts :func:`compare` makes (the units partition the spans, relations,
+matches and tokens), so resampling units with replacement and recomputing the measures gives a
+percentile interval; with every unit taken once it gives the point estimate itself.
 """
 
 from __future__ import annotations
@@ -477,15 +485,21 @@ def _measures(pair_counts: Sequence[PairCounts], value_masks: Sequence[npt.NDArr
     )
 
 
+def _labels(corpus: Corpus) -> list[str]:
+    """The scheme's span labels, then any other label found in the annotations, in order of appearance."""
+    labels = list(corpus.scheme.span_labels)
+    for by_annotator in corpus.by_doc.values():
+        for annotation in by_annotator.values():
+            labels += [s.label for s in annotation.spans if s.label not in labels]
+    return labels
+
+
 def agreement(dataset_dir: Path, scheme_file: Path | None = None) -> AgreementReport:
     """Inter-annotator agreement of the submitted annotations in ``dataset_dir`` (see the module doc),
     under the dataset's own scheme (``scheme_file``: an optional scheme file that must match it)."""
     corpus = load_corpus(dataset_dir, scheme_file)
     scheme = corpus.scheme
-    labels = list(scheme.span_labels)
-    for by_annotator in corpus.by_doc.values():
-        for annotation in by_annotator.values():
-            labels += [s.label for s in annotation.spans if s.label not in labels]
+    labels = _labels(corpus)
     annotators = tuple(sorted({name for by in corpus.by_doc.values() for name in by}))
 
     per_document: list[DocumentAgreement] = []
@@ -534,6 +548,189 @@ def agreement(dataset_dir: Path, scheme_file: Path | None = None) -> AgreementRe
     )
 
 
+# --- bootstrap intervals --------------------------------------------------------------------------------
+
+SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*(?=\s)|\n+")
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Code-point offsets where the sentences of ``text`` start (see the module doc); the first is 0."""
+    starts = [0]
+    for match in SENTENCE_END.finditer(text):
+        end = match.end()
+        if not starts[-1] < end < len(text):
+            continue
+        if len(starts) > 1 and not text[starts[-1] : end].strip():
+            starts[-1] = end  # white space alone (a line break after a full stop) joins the next sentence
+        else:
+            starts.append(end)
+    return starts
+
+
+def sentence_units(text: str, annotations: Sequence[Annotation]) -> tuple[list[int], list[int]]:
+    """Sentence starts of ``text`` and, per sentence, its unit: the smallest sentence index of the group of
+    sentences joined by a span of any of ``annotations`` that crosses them or a relation between them."""
+    starts = sentence_starts(text)
+    parent = list(range(len(starts)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(i: int, j: int) -> None:
+        ri, rj = root(i), root(j)
+        parent[max(ri, rj)] = min(ri, rj)
+
+    def sentence(offset: int) -> int:
+        return bisect.bisect_right(starts, offset) - 1
+
+    for annotation in annotations:
+        by_id = {span.span_id: span for span in annotation.spans}
+        for span in annotation.spans:
+            for i in range(sentence(span.start), sentence(max(span.start, span.end - 1))):
+                join(i, i + 1)
+        for rel in annotation.relations:
+            if rel.head_span_id in by_id and rel.tail_span_id in by_id:
+                join(sentence(by_id[rel.head_span_id].start), sentence(by_id[rel.tail_span_id].start))
+    return starts, [root(i) for i in range(len(starts))]
+
+
+@dataclass
+class Unit:
+    """One unit of a document: the counts of each annotator pair within it, and its tokens' label masks."""
+
+    doc_id: str
+    sentences: int
+    pairs: dict[tuple[str, str], PairCounts]
+    masks: npt.NDArray[np.int64]  # annotators × tokens of this unit
+
+
+def _restricted(annotation: Annotation, keep: set[str]) -> Annotation:
+    """``annotation`` with only the spans whose ids are in ``keep`` and the relations whose head is one."""
+    return Annotation(annotation.annotation_id, annotation.task_id, annotation.doc_id, annotation.annotator,
+                      annotation.ground_truth, annotation.updated_at,
+                      [span for span in annotation.spans if span.span_id in keep],
+                      [rel for rel in annotation.relations if rel.head_span_id in keep])
+
+
+def document_units(doc_id: str, text: str, by_annotator: Mapping[str, Annotation], scheme: Scheme,
+                   labels: Sequence[str]) -> list[Unit]:
+    """The units of one document annotated by several annotators, each with its pair counts and token masks."""
+    names = sorted(by_annotator)
+    starts, unit_of = sentence_units(text, [by_annotator[name] for name in names])
+
+    def unit(offset: int) -> int:
+        return unit_of[bisect.bisect_right(starts, offset) - 1]
+
+    tokens = tokenize(text)
+    masks = np.array([token_masks(tokens, by_annotator[name].spans, labels) for name in names],
+                     dtype=np.int64).reshape(len(names), len(tokens))
+    token_units = np.array([unit(start) for start, _ in tokens], dtype=np.int64)
+    spans_by_unit: dict[int, set[str]] = defaultdict(set)
+    for name in names:
+        for span in by_annotator[name].spans:
+            spans_by_unit[unit(span.start)].add(span.span_id)
+    units = []
+    for u in sorted(set(unit_of)):
+        keep = spans_by_unit.get(u, set())
+        pairs = {(first, second): compare(_restricted(by_annotator[first], keep),
+                                          _restricted(by_annotator[second], keep), scheme)
+                 for first, second in itertools.combinations(names, 2)}
+        units.append(Unit(doc_id, unit_of.count(u), pairs, masks[:, token_units == u]))
+    return units
+
+
+def _flat(measures: Measures) -> dict[str, float | None]:
+    """The measures reported with an interval, by a dotted name."""
+    values: dict[str, float | None] = {}
+    for mode, per_label in (("exact", measures.exact), ("overlap", measures.overlap)):
+        values.update({f"spans.{mode}.{label}": f1.f1 for label, f1 in per_label.items()})
+    values.update({f"alpha.{label}": value for label, value in measures.alpha.items()})
+    values["claims.same_speaker"] = measures.same_speaker_share
+    values.update({f"kappa.{name}": k.kappa for name, k in measures.kappa.items()})
+    values["relations.matched_spans.overall"] = measures.relations["overall"].f1
+    values["relations.all_spans"] = measures.relations_all.f1
+    return values
+
+
+def _pooled(units: Sequence[Unit], scheme: Scheme, labels: Sequence[str]) -> Measures:
+    by_pair: dict[tuple[str, str], PairCounts] = defaultdict(PairCounts)
+    for unit in units:
+        for key, counts in unit.pairs.items():
+            by_pair[key] += counts
+    masks = [unit.masks for unit in units]
+    return _measures(list(by_pair.values()), masks, scheme, labels)
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float | None  # every unit once: the point estimate of agreement()
+    low: float | None
+    high: float | None
+    defined: int  # replicates in which the measure is defined
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "defined": self.defined}
+
+
+@dataclass(frozen=True)
+class BootstrapReport:
+    replicates: int
+    seed: int
+    units: int
+    sentences: int
+    confidence: float
+    intervals: dict[str, Interval]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"replicates": self.replicates, "seed": self.seed, "unit": "sentence group", "units": self.units,
+                "sentences": self.sentences, "confidence": self.confidence,
+                "intervals": {name: interval.to_dict() for name, interval in self.intervals.items()}}
+
+
+def bootstrap(dataset_dir: Path, replicates: int, *, seed: int = 0, confidence: float = 0.95,
+              scheme_file: Path | None = None) -> BootstrapReport:
+    """Percentile bootstrap intervals of the agreement measures, resampling sentence units (module doc).
+
+    ``replicates`` resamples of all units of the documents with several annotators, drawn with
+    replacement by ``numpy.random.default_rng(seed)``; an interval's ends are the ``(1 - confidence) / 2``
+    and ``(1 + confidence) / 2`` quantiles of the replicates in which the measure is defined.
+    """
+    if replicates < 1:
+        raise ClaimsetError(f"--bootstrap must be a positive number of replicates, not {replicates}")
+    corpus = load_corpus(dataset_dir, scheme_file)
+    labels = _labels(corpus)
+    units = [unit for doc_id, by_annotator in corpus.by_doc.items() if len(by_annotator) > 1
+             for unit in document_units(doc_id, corpus.texts[doc_id], by_annotator, corpus.scheme, labels)]
+    if not units:
+        raise ClaimsetError(f"{dataset_dir}: no document has two annotators; nothing to resample")
+    estimate = _flat(_pooled(units, corpus.scheme, labels))
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {name: [] for name in estimate}
+    for _ in range(replicates):
+        drawn = [units[i] for i in rng.integers(0, len(units), len(units))]
+        for name, value in _flat(_pooled(drawn, corpus.scheme, labels)).items():
+            if value is not None:
+                samples[name].append(value)
+    tail = (1 - confidence) / 2
+    intervals = {}
+    for name, values in samples.items():
+        low, high = (float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))) if values else (None, None)
+        intervals[name] = Interval(estimate[name], low, high, len(values))
+    return BootstrapReport(replicates, seed, len(units), sum(unit.sentences for unit in units), confidence, intervals)
+
+
+def bootstrap_table(boot: Mapping[str, Any]) -> Section:
+    """The intervals as a (title, header, rows) table."""
+    title = (f"{boot['confidence']:.0%} bootstrap intervals ({boot['replicates']} replicates over {boot['units']} "
+             f"sentence units, seed {boot['seed']})")
+    rows = [[name, _num(i["estimate"]), _num(i["low"]), _num(i["high"]), str(i["defined"])]
+            for name, i in boot["intervals"].items()]
+    return title, ["measure", "estimate", "low", "high", "defined in"], rows
+
+
 # --- rendering -----------------------------------------------------------------------------------------
 
 
@@ -576,6 +773,8 @@ def report_tables(report: Mapping[str, Any]) -> list[Section]:
         ("per document", ["doc_id", "annotators", "exact F1", "overlap F1", "alpha", "same speaker",
                           "relation F1"], doc_rows),
     ]
+    if report.get("bootstrap"):
+        tables.insert(2, bootstrap_table(report["bootstrap"]))
     if report["single_annotator"]:
         tables.append(("documents with one annotator (not scored)", ["doc_id", "annotator"],
                        [[doc, name] for doc, name in report["single_annotator"].items()]))

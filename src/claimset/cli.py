@@ -111,12 +111,17 @@ def agree_command(
     directory: Annotated[Path, typer.Argument(help="Dataset folder with several annotators' annotations.")],
     scheme: DatasetSchemeOption = None,
     output_format: FormatOption = Format.text,
+    replicates: Annotated[int, typer.Option("--bootstrap", help="Also give 95% percentile bootstrap intervals "
+                                            "from this many resamples of sentence units (0: none).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 0,
 ) -> None:
     """Inter-annotator agreement: span F1, token alpha, claim speakers, attribute kappa, relation F1."""
-    from claimset.agreement import LABEL_COLUMNS, agreement, report_markdown, report_summary, report_tables
+    from claimset.agreement import LABEL_COLUMNS, agreement, bootstrap, report_markdown, report_summary, report_tables
 
     with cli_errors():
         report = agreement(directory, scheme).to_dict()
+        if replicates:
+            report["bootstrap"] = bootstrap(directory, replicates, seed=seed, scheme_file=scheme).to_dict()
     if output_format is Format.json:
         print_json(report)
     elif output_format is Format.markdown:
