@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 .PHONY: gold test lint check labelstudio browser screenshots clean help scheme
 
 help:
-	@echo "make gold   - create .venv, rebuild annotations/gold from annotations/raw, validate, print stats"
+	@echo "make gold   - create .venv, import annotations/raw into annotations/annotators, adjudicate into annotations/gold, validate, print stats"
 	@echo "make test   - create .venv with dev extras, install Label Studio and Chromium, run every test"
 	@echo "make lint   - ruff and mypy"
 	@echo "make screenshots - regenerate docs/img/ from a real Label Studio in headless Chromium"

@@ -115,10 +115,15 @@ def test_build_on_a_copy_of_the_repository_data(tmp_path: Path) -> None:
                                  "--seeds", str(ROOT / "seeds"), "--croissant"])
     assert result.exit_code == 0, result.output
     assert ": valid (" in result.output
+    assert "adjudicated" in result.output and "0 item(s) left for review" in result.output
     written = sorted(path.name for path in (tmp_path / "gold").iterdir())
     assert written == ["annotations.parquet", "claims.parquet", "claimset.json", "croissant.json", "documents.parquet",
-                       "rejects.parquet", "relations.parquet", "scheme.yaml", "spans.parquet"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["gold", "raw"]  # nothing written beside it
+                       "rejects.parquet", "relations.parquet", "review.jsonl", "review.parquet", "scheme.yaml",
+                       "span_provenance.parquet", "spans.parquet"]
+    annotators = sorted(path.name for path in (tmp_path / "annotators").iterdir())
+    assert annotators == ["annotations.parquet", "claims.parquet", "claimset.json", "documents.parquet",
+                          "rejects.parquet", "relations.parquet", "scheme.yaml", "spans.parquet"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["annotators", "gold", "raw"]  # the default layout
 
 
 def test_push_without_the_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,7 +76,8 @@ def test_the_installed_wheel_runs_the_loop_from_outside_the_checkout(installed: 
     shutil.copy(SEED, project / "seeds")
     shutil.copy(RAW, project / "annotations" / "raw")
     for step in (["scheme", "--check"], ["export", "--out", "tasks"],
-                 ["import", f"annotations/raw/{RAW.name}", "--out", "annotations/gold", "--seeds", "seeds"],
+                 ["import", f"annotations/raw/{RAW.name}", "--out", "annotations/annotators", "--seeds", "seeds"],
+                 ["agree", "annotations/annotators"], ["build"],
                  ["validate", "annotations/gold", "--seeds", "seeds"], ["extract", "--out", "baseline.jsonl"],
                  ["evaluate", "--pred", "baseline.jsonl"], ["stats"]):
         run([claimset, *step], cwd=project, env=env)

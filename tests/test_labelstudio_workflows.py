@@ -95,3 +95,30 @@ def test_baseline_predictions_upload_as_pre_annotations(label_studio: Any, tmp_p
     regions = [item for item in prediction.result if item["type"] == "labels"]
     assert regions and all(task.data["text"][r["value"]["start"]:r["value"]["end"]] == r["value"]["text"]
                            for r in regions)
+
+
+def test_only_predicted_pushes_just_the_documents_under_review(label_studio: Any, tmp_path: Path) -> None:
+    """An adjudication project holds only the documents with review tasks; with none, nothing is created."""
+    title = f"test review {uuid.uuid4().hex[:8]}"
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for path in SEEDS.glob("*.txt"):
+        (seeds / path.name).write_bytes(path.read_bytes())
+    (seeds / "001_other.txt").write_text("date 2020-12-13\n\nAnother article, not under review.\n", encoding="utf-8")
+    empty = tmp_path / "empty.json"
+    write_review_tasks([], empty)
+    result = CliRunner().invoke(app, ["push", "--project", title, "--seeds", str(seeds), "--predictions", str(empty),
+                                      "--only-predicted"], env={"LABEL_STUDIO_URL": label_studio.url,
+                                                                "LABEL_STUDIO_API_KEY": label_studio.api_key})
+    assert result.exit_code == 0, result.output
+    assert "nothing to review" in result.stdout and "not created or changed" in result.stdout
+    assert title not in {p.title for p in label_studio.sdk.projects.list()}
+    (document,) = [d for d in read_seeds(seeds) if not d.doc_id.startswith("001")]
+    review = [{"data": {"doc_id": document.doc_id, "text": document.text},
+               "predictions": [{"model_version": "review", "result": span(document.text, 0, 4, "Claim", "r1",
+                                                                           quote_type="direct")}]}]
+    review_file = tmp_path / "review.json"
+    write_review_tasks(review, review_file)
+    pushed = push(title, seeds, predictions=review_file, only_predicted=True, client=label_studio.client)
+    assert pushed.created == 1 and pushed.predictions == 1
+    assert [t.data["doc_id"] for t in project_tasks(label_studio.client, pushed.project_id)] == [document.doc_id]

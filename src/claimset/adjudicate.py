@@ -23,10 +23,10 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -36,6 +36,7 @@ from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
 from claimset.offsets import quote_selector
 from claimset.scheme import Scheme, default_scheme
+from claimset.seeds import Document
 from claimset.tables import (
     ANNOTATIONS,
     REJECTS,
@@ -47,6 +48,9 @@ from claimset.tables import (
     table_path,
     write_table,
 )
+
+if TYPE_CHECKING:
+    from claimset.validate import ValidationReport
 
 ADJUDICATOR = "adjudicated"
 REVIEW_MODEL_VERSION = "claimset-adjudication-review"
@@ -129,6 +133,8 @@ class AdjudicationResult:
     relations: int = 0
     review: list[ReviewItem] = field(default_factory=list)
     corpus: Corpus | None = field(default=None, repr=False, compare=False)  # what was adjudicated
+    report: ValidationReport | None = field(default=None, repr=False, compare=False)  # of the adjudicated folder
+    replaced: bool = True  # False: the adjudicated folder failed validation and out_dir was left as it was
 
     def review_tasks(self) -> list[dict[str, Any]]:
         """The review list as Label Studio tasks (see :func:`review_to_labelstudio`)."""
@@ -278,9 +284,14 @@ def _check_out_dir(dataset_dir: Path, out_dir: Path) -> None:
         raise ClaimsetError(f"{out_dir}: the output directory must differ from the dataset directory")
 
 
-def adjudicate(dataset_dir: Path, out_dir: Path, scheme_file: Path | None = None) -> AdjudicationResult:
+def adjudicate(dataset_dir: Path, out_dir: Path, scheme_file: Path | None = None, *, seeds: Sequence[Document] = (),
+               validate: bool = True, allow_invalid: bool = False, croissant: bool = False) -> AdjudicationResult:
     """Adjudicate the submitted annotations of ``dataset_dir`` into a dataset folder ``out_dir``, written
-    in one atomic step under the input's scheme (``scheme_file``: an optional file that must match it)."""
+    in one atomic step under the input's scheme (``scheme_file``: an optional file that must match it).
+
+    The folder is validated before it replaces ``out_dir`` (against ``seeds`` too, when given) and
+    replaces it only if valid or ``allow_invalid``; with ``croissant`` it carries ``croissant.json``.
+    """
     corpus = load_corpus(dataset_dir, scheme_file)
     _check_out_dir(dataset_dir, out_dir)
     result = AdjudicationResult(out_dir=str(out_dir), documents=len(corpus.by_doc), corpus=corpus)
@@ -302,11 +313,13 @@ def adjudicate(dataset_dir: Path, out_dir: Path, scheme_file: Path | None = None
             result.review += document.by_majority(out)
             result.majority.append(doc_id)
     result.spans, result.relations = len(out.spans), len(out.relations)
-    _write(corpus, out, result.review, out_dir)
+    result.report, result.replaced = _write(corpus, out, result.review, out_dir, seeds=seeds, validate=validate,
+                                            allow_invalid=allow_invalid, croissant=croissant)
     return result
 
 
-def _write(corpus: Corpus, out: _Output, review: list[ReviewItem], out_dir: Path) -> None:
+def _write(corpus: Corpus, out: _Output, review: list[ReviewItem], out_dir: Path, *, seeds: Sequence[Document],
+           validate: bool, allow_invalid: bool, croissant: bool) -> tuple[ValidationReport | None, bool]:
     tables = {
         "documents": corpus.documents,
         "annotations": pa.Table.from_pylist(out.annotations, schema=ANNOTATIONS),
@@ -328,9 +341,11 @@ def _write(corpus: Corpus, out: _Output, review: list[ReviewItem], out_dir: Path
             "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in review), encoding="utf-8")
 
     try:
-        write_dataset(out_dir, fill, scheme=corpus.scheme, validate=False)
+        written = write_dataset(out_dir, fill, scheme=corpus.scheme, seeds=seeds, validate=validate,
+                                allow_invalid=allow_invalid, croissant=croissant)
     except OSError as exc:
         raise ClaimsetError(f"{out_dir}: cannot write the adjudicated tables: {exc.strerror}") from exc
+    return written.report, written.replaced
 
 
 # --- review tasks for Label Studio ----------------------------------------------------------------------

@@ -60,11 +60,13 @@ RELEASE_DATE = "2026-11-25"  # date of this version of the dataset
 
 DESCRIPTIONS = {
     "documents": "One row per news article: canonical text (what every offset refers to) and its SHA-256.",
-    "annotations": "One row per annotator pass in Label Studio, with a pseudonymous annotator id.",
+    "annotations": "One row per annotation, with a pseudonymous annotator id; in the gold, the adjudicated one.",
     "spans": "Labelled regions (Claim, Speaker, Cue, Target): code-point offsets, half-open, into documents.text.",
     "relations": "Directed relations from a Claim: said_by, cued_by, and the stances against / supports / about.",
     "rejects": "Items of the raw exports that could not be used, with a stable reason code.",
     "claims": "One row per claim, denormalised: speaker, cue and (in the list column `targets`) targets with stance.",
+    "span_provenance": "One row per adjudicated span: the annotators who proposed it and how it was accepted.",
+    "review": "Spans and relations the annotators disagreed on and adjudication left for a reviewer (none: empty).",
 }
 
 RAI = {
@@ -75,21 +77,23 @@ RAI = {
     "rai:dataAnnotationProtocol": (
         "docs/guidelines.md: every attributed claim is labelled with its speaker (nearest mention naming the "
         "source), cue, targets and the claim's stance toward each target, quote type and canonical entity "
-        "names. A second review pass against the guidelines is recorded in annotations/ADJUDICATION.md."
+        "names. Two annotators annotate independently; their annotations (annotations/annotators/) are "
+        "adjudicated into the gold (ground truth, else strict majority), recorded in annotations/ADJUDICATION.md."
     ),
     "rai:dataAnnotationPlatform": "Label Studio 1.23.2 (community edition), local server, SQLite.",
-    "rai:annotationsPerItem": "One submitted annotation per document (single annotator, self-reviewed).",
+    "rai:annotationsPerItem": "Two independent submitted annotations per document, adjudicated into one.",
     "rai:annotatorDemographics": (
-        "One annotator account (annotator-a), operated by an AI agent working for the project; no human "
-        "annotator and no inter-annotator agreement yet."
+        "Two annotator accounts (annotator-a, annotator-b), each operated by an AI agent working for the "
+        "project; annotator-b saw only the guidelines, the labeling interface and the article. No human "
+        "annotator. Their agreement is in annotations/README.md."
     ),
     "rai:machineAnnotationTools": (
-        "The annotation was produced by an AI agent (a large language model) following the guidelines and "
+        "The annotations were produced by AI agents (large language models) following the guidelines and "
         "submitted through the Label Studio API; no model pre-annotations were used."
     ),
     "rai:dataLimitations": (
-        "Tiny: the first article only. One annotator; boundary and stance decisions that another annotator "
-        "might make differently are listed in annotations/ADJUDICATION.md."
+        "Tiny: the first article only. The guidelines quote their examples from this article, so the two "
+        "annotators' perfect agreement on it is no estimate of agreement on other news."
     ),
     "rai:dataBiases": "A single Indian-English news article on Russia-India-US relations; not representative.",
     "rai:personalSensitiveInformation": "Names of public officials as they appear in published news text.",

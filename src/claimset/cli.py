@@ -94,6 +94,7 @@ def print_json(data: Any) -> None:
 SEEDS_DIR = Path("seeds")
 RAW_DIR = Path("annotations/raw")
 GOLD_DIR = Path("annotations/gold")
+ANNOTATORS_DIR = Path("annotations/annotators")  # every annotator's annotations, before adjudication
 DEFAULT_HOOK_REPO = "https://github.com/claimset/claimset"
 
 # Commands that write (scheme, export, push, import, build, pull) use the project's schema/scheme.yaml
@@ -137,19 +138,27 @@ def adjudicate_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the adjudicated gold tables.")],
     review_tasks: Annotated[Path | None, typer.Option("--review-tasks", help="Also write the review list as "
                                                       "Label Studio tasks (JSON) to this file.")] = None,
+    seeds: Annotated[Path | None, typer.Option(help="Seed folder: also validate the texts against it.")] = None,
+    croissant: Annotated[bool, typer.Option(help="Also write croissant.json into the folder.")] = False,
     scheme: DatasetSchemeOption = None,
+    allow_invalid: AllowInvalidOption = False,
     output_format: FormatOption = Format.text,
 ) -> None:
     """Ground truth or strict majority per document into gold tables; the rest into a review list."""
     from claimset.adjudicate import adjudicate, write_review_tasks
+    from claimset.seeds import read_seeds
 
     with cli_errors():
-        result = adjudicate(directory, out_dir, scheme)
+        result = adjudicate(directory, out_dir, scheme, seeds=read_seeds(seeds) if seeds else (),
+                            allow_invalid=allow_invalid, croissant=croissant)
         if review_tasks is not None:
             write_review_tasks(result.review_tasks(), review_tasks)
     summary = result.to_dict()
+    report = result.report.to_dict() if result.report is not None else None
     if output_format is Format.json:
-        print_json(summary)
+        print_json({**summary, "validation": report, "replaced": result.replaced})
+        if report is not None and not report["valid"]:
+            finish_invalid(out_dir, result.replaced)
         return
     out.print(f"adjudicated {summary['documents']} document(s) into {out_dir}: {len(summary['ground_truth'])} by "
               f"ground truth, {len(summary['majority'])} by majority; {summary['spans']} spans, "
@@ -160,6 +169,10 @@ def adjudicate_command(
     if summary["ground_truth_conflicts"]:
         out.print("several ground-truth annotations (latest used): " + ", ".join(summary["ground_truth_conflicts"]),
                   markup=False)
+    if report is not None:
+        print_report(report, output_format)
+        if not report["valid"]:
+            finish_invalid(out_dir, result.replaced)
     if review_tasks is not None:
         out.print(f"wrote review tasks to {review_tasks}", markup=False)
 
@@ -176,15 +189,22 @@ def push_command(
     ] = False,
     guidelines: Annotated[Path, typer.Option(help="Guidelines (Markdown) shown to annotators; none if missing.")
                           ] = Path("docs/guidelines.md"),
+    only_predicted: Annotated[bool, typer.Option(
+        "--only-predicted", help="Push only the documents that have a prediction (an adjudication project from "
+                                 "`adjudicate --review-tasks`); with none, push nothing.")] = False,
     scheme: ProjectSchemeOption = None,
 ) -> None:
     """Push seed documents (and predictions) to a live Label Studio (LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY)."""
-    from claimset.labelstudio import push
+    from claimset.labelstudio import NothingToPushError, push
     from claimset.scheme import project_scheme
 
     with cli_errors():
-        r = push(project, seeds, predictions=predictions, force_new_version=force_new_version,
-                 scheme=project_scheme(scheme), guidelines=guidelines)
+        try:
+            r = push(project, seeds, predictions=predictions, force_new_version=force_new_version,
+                     scheme=project_scheme(scheme), guidelines=guidelines, only_predicted=only_predicted)
+        except NothingToPushError as exc:
+            out.print(f"{exc}: project {project!r} not created or changed", markup=False)
+            return
     state = "created" if r.project_created else "updated" if r.settings_updated else "found"
     out.print(f"project {r.project_title!r} (id {r.project_id}) {state}")
     out.print(
@@ -197,7 +217,9 @@ def push_command(
 def pull_command(
     project: Annotated[str, typer.Option("--project", help="Label Studio project title.")],
     raw_dir: Annotated[Path, typer.Option("--raw-dir", help="Folder for the raw JSON export.")] = RAW_DIR,
-    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder for the Parquet tables.")] = GOLD_DIR,
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder for the Parquet tables (every annotator's "
+                                                        "annotations; `build` adjudicates them into the gold).")
+                       ] = ANNOTATORS_DIR,
     seeds: Annotated[Path | None, typer.Option(help="Seed folder: canonical texts to anchor spans in.")] = None,
     scheme: ProjectSchemeOption = None,
     allow_invalid: AllowInvalidOption = False,
@@ -315,22 +337,33 @@ def build_command(
     seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
     croissant: Annotated[bool, typer.Option(help="Also write croissant.json (claimset's gold card) into the folder.")
                          ] = False,
+    annotators: Annotated[Path | None, typer.Option(
+        "--annotators", help="Folder for every annotator's annotations (imported from the raw exports), which "
+                             "are adjudicated into the gold: ground truth, else strict majority. Default: "
+                             "'annotators' beside the gold folder.")] = None,
     scheme: ProjectSchemeOption = None,
     allow_invalid: AllowInvalidOption = False,
     output_format: FormatOption = Format.text,
 ) -> None:
-    """Rebuild the gold tables from the raw exports and validate them (what `make gold` runs)."""
+    """Rebuild the gold from the raw exports: import, adjudicate, validate (what `make gold` runs)."""
     from claimset.gold import build
     from claimset.scheme import project_scheme
 
     with cli_errors():
-        result = build(raw, out_dir, seeds, project_scheme(scheme), croissant=croissant, allow_invalid=allow_invalid)
+        annotators = annotators or out_dir.parent / ANNOTATORS_DIR.name
+        result = build(raw, out_dir, seeds, project_scheme(scheme), croissant=croissant, allow_invalid=allow_invalid,
+                       annotators_dir=annotators)
+    adjudication = result.adjudication.to_dict() if result.adjudication is not None else None
     if output_format is Format.json:
         print_json({"raw_files": result.raw_files, "claims": result.claims, "import": result.summary.to_dict(),
-                    "validation": result.report.to_dict(), "replaced": result.replaced})
+                    "adjudication": adjudication, "validation": result.report.to_dict(), "replaced": result.replaced})
     else:
         out.print(f"built {out_dir} from {len(result.raw_files)} export(s): {', '.join(result.raw_files)}")
         print_import_summary(result.summary.to_dict())
+        if adjudication is not None:
+            out.print(f"adjudicated {annotators} into {out_dir}: {len(adjudication['ground_truth'])} document(s) by "
+                      f"ground truth, {len(adjudication['majority'])} by majority; {adjudication['review_items']} "
+                      f"item(s) left for review", markup=False)
         out.print(f"claims: {result.claims}")
         print_report(result.report.to_dict(), output_format)
     if not result.report.valid:

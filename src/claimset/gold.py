@@ -2,7 +2,9 @@
 
 ``build`` imports every raw Label Studio export of a folder into a complete, validated dataset folder
 (tables, ``claims.parquet``, the scheme record and, on request, the Croissant file), in one atomic
-step. The claims table and its rule are in :mod:`claimset.claims`.
+step. With an ``annotators_dir``, the import (every annotator's submissions) goes there and the gold
+is what :func:`claimset.adjudicate.adjudicate` makes of it. The claims table and its rule are in
+:mod:`claimset.claims`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from claimset.adjudicate import AdjudicationResult, adjudicate
 from claimset.dataset import load
 from claimset.errors import ClaimsetError
 from claimset.ingest import ImportSummary, import_dataset
@@ -28,24 +31,35 @@ class BuildResult:
     report: ValidationReport
     claims: int
     replaced: bool  # False: validation failed and the gold folder was left as it was
+    adjudication: AdjudicationResult | None = None  # with an annotators folder: how the gold was adjudicated
 
 
 def build(raw_dir: Path, gold_dir: Path, seeds_dir: Path, scheme: Scheme, *, croissant: bool = False,
-          allow_invalid: bool = False) -> BuildResult:
+          allow_invalid: bool = False, annotators_dir: Path | None = None) -> BuildResult:
     """Raw Label Studio exports in ``raw_dir`` -> a validated dataset folder ``gold_dir`` (one atomic step).
 
-    With ``croissant``, the Croissant metadata of the tables is written into the folder too. An invalid
-    result replaces ``gold_dir`` only with ``allow_invalid``.
+    With ``annotators_dir``, the exports are imported there (every annotator's submitted annotations,
+    what ``claimset agree`` reads) and ``gold_dir`` is their adjudication (ground truth, else strict
+    majority; the rest in its review list). With ``croissant``, the Croissant metadata of the tables is
+    written into the gold folder too. An invalid result replaces a folder only with ``allow_invalid``;
+    an invalid import is not adjudicated.
     """
     raw_files = sorted(raw_dir.glob("*.json"))
     if not raw_files:
         raise ClaimsetError(f"{raw_dir}: no *.json Label Studio exports to build from")
+    if annotators_dir is not None and annotators_dir.resolve() == gold_dir.resolve():
+        raise ClaimsetError(f"{annotators_dir}: the annotators folder must differ from the gold folder")
     seeds = read_seeds(seeds_dir)
-    result = import_dataset(raw_files, gold_dir, seeds=seeds, scheme=scheme, croissant=croissant,
-                            allow_invalid=allow_invalid)
-    assert result.report is not None
-    return BuildResult([path.name for path in raw_files], result.summary, result.report, result.claims,
-                       result.replaced)
+    names = [path.name for path in raw_files]
+    imported = import_dataset(raw_files, annotators_dir or gold_dir, seeds=seeds, scheme=scheme,
+                              croissant=croissant and annotators_dir is None, allow_invalid=allow_invalid)
+    assert imported.report is not None
+    if annotators_dir is None or not imported.report.valid:
+        return BuildResult(names, imported.summary, imported.report, imported.claims, imported.replaced)
+    adjudicated = adjudicate(annotators_dir, gold_dir, seeds=seeds, allow_invalid=allow_invalid, croissant=croissant)
+    assert adjudicated.report is not None
+    claims = load(gold_dir).table("claims").num_rows if adjudicated.replaced else 0
+    return BuildResult(names, imported.summary, adjudicated.report, claims, adjudicated.replaced, adjudicated)
 
 
 @dataclass

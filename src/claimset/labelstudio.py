@@ -367,6 +367,10 @@ def check_prediction_offsets(prediction: Prediction, text: str) -> None:
 # --- push -----------------------------------------------------------------------------------------
 
 
+class NothingToPushError(ClaimsetError):
+    """``push(only_predicted=True)`` with a predictions file that holds no prediction: no project is touched."""
+
+
 @dataclass(frozen=True)
 class PushResult:
     project_id: int
@@ -391,8 +395,13 @@ def push(
     scheme: Scheme | None = None,
     guidelines: Path = GUIDELINES,
     client: Client | None = None,
+    only_predicted: bool = False,
 ) -> PushResult:
     """Create or update the project ``project_title`` with one task per seed document.
+
+    With ``only_predicted``, only the documents that have a prediction in ``predictions`` are pushed
+    (an adjudication project holds just the documents under review); a predictions file without any
+    prediction then raises :class:`NothingToPushError` before the server is contacted.
 
     A document whose ``doc_id`` already has a task with the same ``text_sha256`` is left alone. A
     changed document is refused unless ``force_new_version``: then a new task is created whose data
@@ -405,6 +414,13 @@ def push(
 
     documents = read_seeds(seeds_dir)
     preds = read_labelstudio_predictions(predictions) if predictions is not None else []
+    if only_predicted:
+        if predictions is None:
+            raise ClaimsetError("--only-predicted needs --predictions")
+        if not preds:
+            raise NothingToPushError(f"{predictions}: no predictions, so no document to push (nothing to review)")
+        predicted = {prediction.doc_id for prediction in preds}
+        documents = [document for document in documents if document.doc_id in predicted]
     config = label_config_xml(scheme or default_scheme())
     client = client or connect()
     project, project_created, settings_updated = ensure_project(client, project_title, config, guidelines)
