@@ -48,15 +48,18 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
     assert predictions.records() == [RECORD, minimal]
     assert len(predictions) == 2
     assert list(predictions.claims["line"]) == [1, 2]
-    assert predictions.targets["stance"].tolist() == ["against"]
-    assert predictions.claims["speaker_start"].isna().tolist() == [False, True]
+    mentions = predictions.mentions
+    assert mentions[mentions["role"] == "target"]["stance"].tolist() == ["against"]
+    assert mentions["role"].tolist() == ["claim", "speaker", "cue", "target", "claim"]
+    assert mentions["record"].tolist() == [0, 0, 0, 0, 1]
 
 
 def test_missing_stance_defaults_to_about_and_blank_lines_are_skipped(tmp_path: Path) -> None:
     record = {"doc_id": "doc-1", "claim": {"start": 15, "end": 35}, "targets": [{"start": 15, "end": 23}]}
     path = write_lines(tmp_path / "p.jsonl", "", json.dumps(record), "   ")
     predictions = load_prediction_records(path, DOCS)
-    assert predictions.targets["stance"].tolist() == ["about"]
+    mentions = predictions.mentions
+    assert mentions.loc[mentions["role"] == "target", "stance"].tolist() == ["about"]
     assert predictions.claims["line"].tolist() == [2]
 
 
@@ -74,23 +77,24 @@ BAD = [
     ('{"doc_id": "doc-1", "claim": {"start": 0}}', "1: 'claim' is missing 'end'"),
     ('{"doc_id": "doc-1", "claim": {"start": "0", "end": 6}}', "1: 'claim.start' must be an integer, got '0'"),
     ('{"doc_id": "doc-1", "claim": {"start": true, "end": 6}}', "1: 'claim.start' must be an integer, got True"),
-    ('{"doc_id": "doc-1", "claim": {"start": 0.0, "end": 6}}', "1: 'claim.start' must be an integer"),
+    ('{"doc_id": "doc-1", "claim": {"start": 0.5, "end": 6}}', "1: 'claim.start' must be an integer, got 0.5"),
     ('{"doc_id": "doc-1", "claim": [0, 6]}', "1: 'claim' must be an object"),
     ('{"doc_id": "doc-1", "claim": {"start": 0, "end": 6}, "targets": {}}', "1: 'targets' must be a list"),
     ('{"doc_id": "doc-1", "claim": {"start": 0, "end": 6}, "targets": [{"start": 0, "end": 6, "stance": "hates"}]}',
-     "1: stance: failed check isin"),
+     "1: targets[0].stance: failed check isin(('against', 'supports', 'about')) (got 'hates')"),
     ('{"doc_id": "doc-1", "claim": {"start": 0, "end": 6}, "quote_type": "reported"}',
-     "1: quote_type: failed check isin"),
-    ('{"doc_id": "doc-1", "claim": {"start": 6, "end": 6}}', "1: failed check claim start < end"),
-    ('{"doc_id": "doc-1", "claim": {"start": -1, "end": 6}}', "1: start: failed check greater_than_or_equal_to(0)"),
+     "1: quote_type: failed check isin(('direct', 'indirect', 'mixed')) (got 'reported')"),
+    ('{"doc_id": "doc-1", "claim": {"start": 6, "end": 6}}', "1: claim: failed check start < end"),
+    ('{"doc_id": "doc-1", "claim": {"start": -1, "end": 6}}',
+     "1: claim.start: failed check greater_than_or_equal_to(0) (got -1)"),
     ('{"doc_id": "doc-1", "claim": {"start": 0, "end": 6}, "speaker": {"start": 5, "end": 2}}',
-     "1: failed check speaker start < end"),
+     "1: speaker: failed check start < end"),
     ('{"doc_id": "doc-9", "claim": {"start": 0, "end": 6}}', "1: unknown doc_id 'doc-9'"),
     ('{"doc_id": "doc-1", "claim": {"start": 0, "end": 37}}',
      "1: claim end 37 is past the end of document 'doc-1' (36 code points)"),
     ('{"doc_id": "doc-1", "claim": {"start": 0, "end": 6}, "cue": {"start": 0, "end": 99}}', "1: cue end 99 is past"),
     ('{"doc_id": "doc-1", "claim": {"start": 0, "end": 6}, "targets": [{"start": 30, "end": 40}]}',
-     "1: target end 40 is past"),
+     "1: targets[0] end 40 is past the end of document 'doc-1' (36 code points)"),
 ]
 
 
