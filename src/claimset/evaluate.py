@@ -854,21 +854,58 @@ def report_tables(report: Mapping[str, Any]) -> list[Section]:
          pct(d["attribution"]["claim_target"]["strict"]["f1"]), pct(d["attribution"]["records"]["strict"]["f1"])]
         for d in report["per_document"]
     ]
-    return [
+    token = report["claim_token_f1"]
+    token_rows = [["claim", "overlapping pairs", str(token["matched"]), str(token["predicted"]), str(token["gold"]),
+                   pct(token["mean"])]]
+    attribution_rows += [
+        [kind, "entity", str(s["correct"]), str(s["predicted"]), str(s["gold"]), pct(s["precision"]),
+         pct(s["recall"]), pct(s["f1"])]
+        for kind, s in report["entity_attribution"].items()
+    ]
+    sections: list[Section] = [
         ("spans (nervaluate modes)", ["mode", "label", "COR", "INC", "PAR", "MIS", "SPU", "POS", "ACT", "P", "R",
                                       "F1"], span_rows),
-        ("attribution (Taillé et al. 2020 settings)", ["kind", "setting", "correct", "predicted", "gold", "P", "R",
-                                                       "F1"], attribution_rows),
+        ("token F1 of matched claims (SQuAD)", ["span", "over", "matched", "predicted", "gold", "mean F1"],
+         token_rows),
+        ("attribution (Taillé et al. 2020 settings; entity: claims overlap, same entity through the gold's aliases)",
+         ["kind", "setting", "correct", "predicted", "gold", "P", "R", "F1"], attribution_rows),
         ("accuracy on exactly matched claims", ["attribute", "correct", "total", "accuracy"], accuracy_rows),
         ("per document (F1: spans strict, spans partial; strict claim-speaker, claim-target, records)",
          ["doc_id", "gold", "predicted", "strict", "partial", "speaker", "target", "records"], doc_rows),
     ]
+    if report["unanchored"]:
+        sections.append(("quotes not anchored (counted as spurious)", ["where", "quote", "anchoring", "places"],
+                         [[f"line {q['line']}: {q['mention']}", _shorten(q["quote"]), q["anchoring"],
+                           str(q["places"])] for q in report["unanchored"]]))
+    if report["ambiguous_names"]:
+        sections.append(("names of several gold entities (matched to none)", ["where", "name", "entities"],
+                         [[f"line {n['line']}: {n['mention']}", n["name"], ", ".join(n["entities"])]
+                          for n in report["ambiguous_names"]]))
+    return sections
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[:width - 1] + "…"
+
+
+def summary_lines(report: Mapping[str, Any]) -> list[str]:
+    """How the predicted spans were placed and how the predicted names resolved, one line each."""
+    placed = report["anchoring"]
+    quotes = sum(n for code, n in placed.items() if code != Anchoring.OFFSETS)
+    lines = [f"spans: {placed[Anchoring.OFFSETS]} by offsets, {quotes} by quote"
+             + (" (" + ", ".join(f"{n} {code}" for code, n in placed.items() if code != Anchoring.OFFSETS) + ")"
+                if quotes else "")]
+    names = report["entity_names"]
+    lines.append("speaker and target names: " + ", ".join(f"{n} {code}" for code, n in names.items()))
+    return lines
 
 
 def report_markdown(report: Mapping[str, Any]) -> str:
-    """The report as Markdown: a summary line and one pipe table per section."""
+    """The report as Markdown: summary lines and one pipe table per section."""
     lines = [f"Evaluation of `{report['predictions']}` against `{report['gold']}`: {report['documents']} "
              f"document(s), {report['gold_claims']} gold claim(s), {report['predicted_claims']} predicted claim(s)."]
     if report["ignored_documents"]:
         lines.append(f"Ignored predictions for documents without gold: {', '.join(report['ignored_documents'])}.")
+    lines += [f"{line[0].upper()}{line[1:]}." for line in summary_lines(report)]
     return markdown(lines, report_tables(report), LABEL_COLUMNS)
