@@ -210,10 +210,10 @@ def _mention(value: Any, role: str, path: str, where: str) -> dict[str, Any]:
     """The mention's keys (nulls dropped), checked for the forms of docs/predictions.md; ``path`` names it."""
     if not isinstance(value, dict):
         raise ClaimsetError(f"{where}: '{path}' must be an object, got {type(value).__name__}")
-    mention = {key: item for key, item in value.items() if item is not None}
-    unknown = sorted(set(mention) - MENTION_KEYS[role])
+    unknown = sorted(set(value) - MENTION_KEYS[role])
     if unknown:
         raise ClaimsetError(f"{where}: '{path}' has unknown key '{unknown[0]}'")
+    mention = {key: item for key, item in value.items() if item is not None}
     offsets = any(key in mention for key in OFFSET_KEYS)
     if offsets and "quote" in mention:
         raise ClaimsetError(f"{where}: '{path}' has both start/end and a quote; give one")
