@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from claimset.cli import app
 from claimset.errors import ClaimsetError
+from claimset.evaluate import load_gold
 from claimset.predictions import (
     json_schema,
     json_schema_text,
@@ -378,3 +379,19 @@ def test_the_loader_and_the_json_schema_agree_on_every_single_flaw(tmp_path: Pat
 def test_the_loader_and_the_json_schema_agree_on_several_flaws(tmp_path: Path, record: Any) -> None:
     assume(not isinstance(record, dict) or not _outside_the_schema(record))
     assert loader_accepts(tmp_path, record) == schema_accepts(record), record
+
+
+def test_the_examples_of_the_documentation_are_one_prediction_in_two_forms(tmp_path: Path) -> None:
+    gold = load_gold(ROOT / "annotations" / "gold")
+    doc = (ROOT / "docs" / "predictions.md").read_text(encoding="utf-8")
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", doc, re.S)]
+    assert len(examples) == 2 and all(schema_accepts(example) for example in examples)
+    path = write_lines(tmp_path / "p.jsonl", *(json.dumps(example) for example in examples))
+    by_offsets, by_quotes = load_prediction_records(path, gold.texts, gold.scheme).anchored_records()
+    assert by_quotes["speaker"] == {"entity": "Lavrov"}
+
+    def spans(record: dict[str, Any]) -> list[tuple[int, int]]:
+        mentions = [record["claim"], record["cue"], *record["targets"]]
+        return [(mention["start"], mention["end"]) for mention in mentions]
+
+    assert spans(by_quotes) == spans(by_offsets)

@@ -58,8 +58,15 @@ def test_an_elided_quote_spans_from_its_first_piece_to_its_last() -> None:
 
 def test_an_elided_quote_that_fits_two_places_is_ambiguous() -> None:
     found = DocumentQuotes(TEXT).anchor("said ... too")  # "said" three times before "too"
-    assert (found.how, found.places, found.start) == (Anchoring.AMBIGUOUS, 3, None)
+    assert (found.how, found.places, found.start) == (Anchoring.AMBIGUOUS, 2, None)  # counting stops at 2
     assert anchored("said ... too", prefix="Russia ") == (Anchoring.ELIDED, "said it too")
+
+
+def test_elided_quotes_with_many_pieces_in_a_long_text() -> None:
+    text = "a b " * 50_000
+    many_pieces = "a" + " ... a" * 500
+    assert DocumentQuotes(text).anchor(many_pieces).how is Anchoring.AMBIGUOUS
+    assert DocumentQuotes(text).anchor(many_pieces + " ... c").how is Anchoring.NOT_FOUND
 
 
 def test_a_phrase_that_occurs_twice_needs_a_prefix_or_a_suffix() -> None:

@@ -20,6 +20,13 @@ each in three settings after Taillé et al. 2020: ``strict`` (exact boundaries, 
 ``boundaries`` (exact boundaries, stance ignored) and ``relaxed`` (every argument overlaps its gold
 counterpart, stance must agree). Plus speaker-entity and quote-type accuracy on claims whose span
 matches a gold claim exactly.
+
+**Text-level scores** (:mod:`claimset.textlevel`): attribution at the entity level, names resolved
+through the gold's alias tables (:mod:`claimset.entities`), and SQuAD's token F1 of paired claims.
+
+Predicted spans given by quote are anchored when the file is read (:mod:`claimset.quotes`); a quote
+that could not be anchored is a spurious span of its label in every mode and an argument that matches
+nothing, and the report lists it with its line.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ Nothing anywhere is :attr:`~claimset.codes.Anchoring.NOT_FOUND`. Case is never f
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -87,8 +88,9 @@ def normalise(text: str) -> str:
 class QuoteAnchor:
     """Where a quote was anchored: ``start``/``end`` (code points) unless ``how`` is not_found or ambiguous.
 
-    ``places`` counts the places found: for an ambiguous quote, those that agree with its prefix and suffix;
-    for a quote not found, the places the quote itself occurs (ignoring prefix and suffix).
+    ``places`` counts the places found: for an ambiguous quote, those that agree with its prefix and suffix (an
+    elided quote stops counting at 2); for a quote not found, the places the quote itself occurs (ignoring prefix
+    and suffix).
     """
 
     how: Anchoring
@@ -157,28 +159,35 @@ class DocumentQuotes:
 
     def _elided(self, needle: str, prefix: str, suffix: str) -> list[tuple[int, int]]:
         """Places of an elided quote: its pieces in order, the first after ``prefix``, the last before ``suffix``
-        (the earliest such last piece after the others)."""
+        (each piece at its earliest place after the one before). Stops at the second place found: more would only
+        say it is ambiguous again. A chain that fails from one start fails from every later one, so the search
+        ends there too; it is linear in the text, however many pieces."""
         pieces = [piece for piece in ELLIPSIS.split(needle) if piece]
         if not pieces:
             return []
         text = self.normalised.text
         first, *middle = pieces[:-1] if len(pieces) > 1 else pieces
         last = pieces[-1]
-        found: set[tuple[int, int]] = set()
+        last_places = _occurrences(text, last) if len(pieces) > 1 else []
+        found: list[tuple[int, int]] = []
         for start in _occurrences(text, first):
             if not self._context_agrees(start, start + len(first), prefix, ""):
                 continue
             after_middle = _after_pieces(text, middle, start + len(first))
             if after_middle is None:
-                continue
+                break
             if len(pieces) == 1:
-                ends = [after_middle] if self._context_agrees(start, after_middle, "", suffix) else []
+                end = after_middle if self._context_agrees(start, after_middle, "", suffix) else None
             else:
-                ends = [place + len(last) for place in _occurrences(text, last)
-                        if place >= after_middle and self._context_agrees(place, place + len(last), "", suffix)]
-            if ends:
-                found.add((start, ends[0]))
-        return sorted(found)
+                end = next((place + len(last) for place in last_places[bisect.bisect_left(last_places, after_middle):]
+                            if self._context_agrees(place, place + len(last), "", suffix)), None)
+                if end is None:
+                    break
+            if end is not None:
+                found.append((start, end))
+            if len(found) == 2:
+                break
+        return found
 
 
 def _after_pieces(text: str, pieces: list[str], position: int) -> int | None:
