@@ -515,7 +515,7 @@ def _span(mention: Mapping[str, Any] | None) -> Position | None:
 
 def _gives_span(mention: Mapping[str, Any] | None) -> bool:
     """Whether the mention gives a span: offsets, or a quote (anchored or not); not an entity alone."""
-    return bool(mention) and ("start" in mention or "quote" in mention)  # type: ignore[operator]
+    return mention is not None and ("start" in mention or "quote" in mention)
 
 
 def _overlaps(a: Position | None, b: Position | None) -> bool:
@@ -795,7 +795,8 @@ def evaluate_records(gold: Gold, pred_records: Sequence[Mapping[str, Any]], sour
         per_doc_attr[doc] = {kind: _score_items(kind, p.get(kind, []), g.get(kind, [])) for kind in KINDS}
     attribution = {kind: {setting: sum((per_doc_attr[d][kind][setting] for d in doc_ids), PRF())
                           for setting in SETTINGS} for kind in KINDS}
-    gold_by_doc = {doc: _by_document(gold.records).get(doc, []) for doc in doc_ids}
+    gold_grouped = _by_document(gold.records)
+    gold_by_doc = {doc: gold_grouped.get(doc, []) for doc in doc_ids}
     pred_by_doc = _by_document(pred_records)
     entities = entity_attribution(gold_by_doc, pred_by_doc, gold.texts, _alias_tables(gold))
     per_doc_entity = {doc: {kind: PRF.of(*entities.tallies[doc][kind]) for kind in ENTITY_KINDS} for doc in doc_ids}
