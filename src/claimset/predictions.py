@@ -217,24 +217,42 @@ def _mention(value: Any, role: str, path: str, where: str) -> dict[str, Any]:
     offsets = any(key in mention for key in OFFSET_KEYS)
     if offsets and "quote" in mention:
         raise ClaimsetError(f"{where}: '{path}' has both start/end and a quote; give one")
-    for key in OFFSET_KEYS if offsets else ():
-        if key not in mention:
-            raise ClaimsetError(f"{where}: '{path}' is missing '{key}'")
-        if _integral(mention[key]) is None:
-            raise ClaimsetError(f"{where}: '{path}.{key}' must be an integer, got {mention[key]!r}")
-        mention[key] = _integral(mention[key])
-    for key in ("prefix", "suffix"):
-        if key in mention and "quote" not in mention:
-            raise ClaimsetError(f"{where}: '{path}.{key}' is only allowed with a quote")
-    if "quote" in mention and (not isinstance(mention["quote"], str) or not mention["quote"].strip()):
-        raise ClaimsetError(f"{where}: '{path}.quote' must be a string with text in it, got {mention['quote']!r}")
-    for key in ("prefix", "suffix", "entity", "stance"):
+    if offsets:
+        _check_offsets(mention, f"{where}: '{path}")
+    else:
+        _check_quote(mention, f"{where}: '{path}")
+    for key in ("entity", "stance"):
         if key in mention and not isinstance(mention[key], str):
             raise ClaimsetError(f"{where}: '{path}.{key}' must be a string, got {mention[key]!r}")
     if not offsets and "quote" not in mention and not (role in ENTITY_ONLY and "entity" in mention):
         alone = ", a quote, or an entity" if role in ENTITY_ONLY else " or a quote"
         raise ClaimsetError(f"{where}: '{path}' needs start and end{alone}")
     return mention
+
+
+def _check_offsets(mention: dict[str, Any], where: str) -> None:
+    """Both offsets, integers (made ints in place), and no quote context; ``where`` ends with the quoted path."""
+    for key in OFFSET_KEYS:
+        if key not in mention:
+            raise ClaimsetError(f"{where}' is missing '{key}'")
+        if _integral(mention[key]) is None:
+            raise ClaimsetError(f"{where}.{key}' must be an integer, got {mention[key]!r}")
+        mention[key] = _integral(mention[key])
+    for key in ("prefix", "suffix"):
+        if key in mention:
+            raise ClaimsetError(f"{where}.{key}' is only allowed with a quote")
+
+
+def _check_quote(mention: Mapping[str, Any], where: str) -> None:
+    """A quote with text in it, and string context; or no quote and no context."""
+    for key in ("prefix", "suffix"):
+        if key in mention and "quote" not in mention:
+            raise ClaimsetError(f"{where}.{key}' is only allowed with a quote")
+    if "quote" in mention and (not isinstance(mention["quote"], str) or not mention["quote"].strip()):
+        raise ClaimsetError(f"{where}.quote' must be a string with text in it, got {mention['quote']!r}")
+    for key in ("prefix", "suffix"):
+        if key in mention and not isinstance(mention[key], str):
+            raise ClaimsetError(f"{where}.{key}' must be a string, got {mention[key]!r}")
 
 
 def _mention_row(record: int, line: int, doc_id: str, role: str, index: int,
