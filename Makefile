@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: gold test lint check labelstudio browser screenshots clean help scheme
+.PHONY: gold test lint check labelstudio browser screenshots clean help scheme predictions-schema
 
 help:
 	@echo "make gold   - create .venv, import annotations/raw into annotations/annotators, adjudicate into annotations/gold, validate, print stats"
@@ -29,6 +29,13 @@ scheme: src/claimset/data/scheme.yaml
 
 src/claimset/data/scheme.yaml: schema/scheme.yaml
 	cp $< $@
+
+# The JSON Schema of predictions files is generated from claimset.predictions (a test catches drift); the
+# package ships it, and schema/ holds a copy for extractors written in other languages.
+predictions-schema: $(VENV)/.installed
+	$(BIN)/python -c 'from claimset.predictions import json_schema_text; print(json_schema_text(), end="")' \
+		> src/claimset/data/predictions.schema.json
+	cp src/claimset/data/predictions.schema.json schema/predictions.schema.json
 
 gold: $(VENV)/.installed
 	$(BIN)/claimset scheme --check

@@ -23,6 +23,13 @@ EVALUATE = {  # file -> the error after "<file>"
     "evaluate-lone-surrogate-entity.jsonl": f":1: {LONE}",
     "evaluate-deep-nesting.jsonl": ":1: cannot read: nested too deeply",
     "evaluate-huge-integer.jsonl": f":1: {DIGITS}",
+    "evaluate-offsets-and-quote.jsonl": ":1: 'claim' has both start/end and a quote; give one",
+    "evaluate-empty-quote.jsonl": ":1: 'claim.quote' must be a string with text in it, got ' \\n '",
+    "evaluate-quote-not-text.jsonl": ":1: 'claim.quote' must be a string with text in it, got ['Earlier']",
+    "evaluate-context-without-quote.jsonl": ":1: 'claim.prefix' is only allowed with a quote",
+    "evaluate-target-without-place.jsonl": ":1: 'targets[0]' needs start and end, a quote, or an entity",
+    "evaluate-entity-alone-claim.jsonl": ":1: 'claim' has unknown key 'entity'",
+    "evaluate-unknown-null-key.jsonl": ":1: 'cue' has unknown key 'offset'",
 }
 PUSH = {
     "push-deep-nesting.json": ": cannot read: nested too deeply",

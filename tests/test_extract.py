@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+import subprocess
+import sys
 from importlib import metadata
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from typing import Any
 
@@ -185,31 +190,52 @@ def test_cli_extract_labelstudio_format_reads_back_with_push_reader(tmp_path: Pa
     assert json.loads(out.read_text(encoding="utf-8")) == to_labelstudio_predictions(extract([seed]), [seed])
 
 
-
-def test_baseline_scores_in_the_readme_are_current(tmp_path: Path) -> None:
-    """The README's baseline table is what `claimset extract` + `claimset evaluate` print today."""
-    import re
-
-    root = Path(__file__).resolve().parents[1]
-    runner = CliRunner()
-    pred = tmp_path / "baseline.jsonl"
-    assert runner.invoke(app, ["extract", "--out", str(pred)]).exit_code == 0
-    result = runner.invoke(app, ["evaluate", "--gold", str(root / "annotations" / "gold"), "--pred", str(pred),
-                                 "--format", "json"])
+def test_cli_extract_quotes_format(tmp_path: Path, seed: Document) -> None:
+    out = tmp_path / "quotes.jsonl"
+    result = runner.invoke(app, ["extract", "--seeds", str(ROOT / "seeds"), "--format", "quotes", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    scores = json.loads(result.stdout)
-    strict = scores["spans"]["strict"]
-    attribution = scores["attribution"]
-    expected = {
-        "Claim spans, strict": strict["Claim"]["f1"],
-        "Speaker spans, strict": strict["Speaker"]["f1"],
-        "Target spans, strict": strict["Target"]["f1"],
-        "all spans, strict (micro)": strict["overall"]["f1"],
-        "claim–speaker pairs, strict": attribution["claim_speaker"]["strict"]["f1"],
-        "claim–target pairs with stance, strict": attribution["claim_target"]["strict"]["f1"],
-        "full records, strict": attribution["records"]["strict"]["f1"],
-    }
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    table = dict(re.findall(r"^\| ([^|]+?) \| ([\d.]+) \|$", readme.split("### The baseline")[1], re.M))
-    assert {key: float(value) for key, value in table.items()} == {
-        key: round(100 * value, 1) for key, value in expected.items()}
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    by_offsets = extract([seed])
+    assert len(records) == len(by_offsets)
+    for quoted, placed in zip(records, by_offsets, strict=True):
+        assert quoted["claim"]["quote"] == seed.text[placed["claim"]["start"]:placed["claim"]["end"]]
+        assert "start" not in json.dumps(quoted)
+        assert quoted.get("quote_type") == placed.get("quote_type")
+    # every quote anchors back exactly where the offsets were
+    loaded = load_prediction_records(out, {seed.doc_id: seed.text})
+    assert set(loaded.mentions["anchoring"]) == {"exact"}
+    assert [{key: value for key, value in record.items() if key != "line"}
+            for record in _without_anchoring(loaded.anchored_records())] == by_offsets
+
+
+def _without_anchoring(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def strip(mention: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in mention.items() if key != "anchoring"}
+
+    return [{key: [strip(t) for t in value] if key == "targets" else strip(value) if isinstance(value, dict) else value
+             for key, value in record.items()} for record in records]
+
+
+def test_the_readme_shows_what_scripts_baseline_scores_prints() -> None:
+    """The README's baseline table is what `scripts/baseline-scores` prints today (extract + evaluate, both forms)."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "baseline-scores")], capture_output=True,
+                            text=True, check=True, timeout=300)
+    table = result.stdout
+    assert table.startswith("| measure | offsets | quotes |")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert table in readme.split("### The baseline")[1], "run scripts/baseline-scores and paste its output"
+
+
+def test_the_baseline_scores_read_the_reports() -> None:
+    """The script's table is the reports' F1s: the offset form by hand from `claimset evaluate`."""
+    spec = importlib.util.spec_from_loader("baseline_scores", SourceFileLoader(
+        "baseline_scores", str(ROOT / "scripts" / "baseline-scores")))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    reports = module.scores(ROOT / "annotations" / "gold", ROOT / "seeds")
+    rows = dict(re.findall(r"^\| ([^|]+?) \| ([\d.]+) \|", module.table(reports), re.M))
+    strict = reports[0]["spans"]["strict"]
+    assert float(rows["Claim spans, strict"]) == round(100 * strict["Claim"]["f1"], 1)
+    assert float(rows["all spans, strict (micro)"]) == round(100 * strict["overall"]["f1"], 1)
+    assert float(rows["full records, strict"]) == round(100 * reports[0]["attribution"]["records"]["strict"]["f1"], 1)

@@ -19,7 +19,8 @@ from claimset import __version__
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "000_666aa4b0ee0165a8.txt"
 RAW = next((ROOT / "annotations" / "raw").glob("*.json"))
-PACKAGE_DATA = ("claimset/data/scheme.yaml", "claimset/templates/project/dot-pre-commit-config.yaml",
+PACKAGE_DATA = ("claimset/data/scheme.yaml", "claimset/data/predictions.schema.json",
+                "claimset/templates/project/dot-pre-commit-config.yaml",
                 "claimset/templates/project/dot-github/workflows/claimset.yml", "claimset/py.typed")
 
 
@@ -79,8 +80,12 @@ def test_the_installed_wheel_runs_the_loop_from_outside_the_checkout(installed: 
                  ["import", f"annotations/raw/{RAW.name}", "--out", "annotations/annotators", "--seeds", "seeds"],
                  ["agree", "annotations/annotators"], ["build"],
                  ["validate", "annotations/gold", "--seeds", "seeds"], ["extract", "--out", "baseline.jsonl"],
-                 ["evaluate", "--pred", "baseline.jsonl"], ["stats"]):
+                 ["evaluate", "--pred", "baseline.jsonl"], ["extract", "--format", "quotes", "--out", "quotes.jsonl"],
+                 ["evaluate", "--pred", "quotes.jsonl"], ["stats"]):
         run([claimset, *step], cwd=project, env=env)
+    schema = run([venv / "bin" / "python", "-c", "from claimset.predictions import published_json_schema as s; "
+                  "print(s()['title'])"], cwd=tmp_path, env=env)
+    assert schema.stdout.strip() == "claimset predictions record"
     plant = ("import pyarrow as pa, pyarrow.parquet as pq; t = pq.read_table('annotations/gold/spans.parquet'); "
              "i = t.schema.get_field_index('start'); "
              "pq.write_table(t.set_column(i, 'start', pa.array([v + 1 for v in t.column('start').to_pylist()])), "

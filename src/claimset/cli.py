@@ -397,7 +397,7 @@ def evaluate_command(
     output_format: FormatOption = Format.text,
 ) -> None:
     """Score predicted claims against the gold: span modes, attribution, per document."""
-    from claimset.evaluate import LABEL_COLUMNS, evaluate, report_markdown, report_tables
+    from claimset.evaluate import LABEL_COLUMNS, evaluate, report_markdown, report_tables, summary_lines
 
     with cli_errors():
         report = evaluate(gold, pred, scheme).to_dict()
@@ -408,12 +408,15 @@ def evaluate_command(
     else:
         out.print(f"{report['predictions']} vs {report['gold']}: {report['documents']} document(s), "
                   f"{report['gold_claims']} gold / {report['predicted_claims']} predicted claims", markup=False)
+        for line in summary_lines(report):
+            out.print(line, markup=False)
         # POS and ACT are left to the json and markdown outputs.
         print_tables(report_tables(report), LABEL_COLUMNS, hide=("POS", "ACT"), overflow="fold")
 
 
 class PredictionFormat(StrEnum):
     records = "records"
+    quotes = "quotes"
     labelstudio = "labelstudio"
 
 
@@ -422,14 +425,16 @@ def extract_command(
     seeds: Annotated[Path, typer.Option(help="Folder of seed articles.")] = SEEDS_DIR,
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file; default: stdout.")] = None,
     output_format: Annotated[PredictionFormat, typer.Option(
-        "--format", "-f", help="records: claimset predictions (JSON Lines, or Parquet for a .parquet --out); "
-        "labelstudio: a JSON list of Label Studio predictions for 'claimset push --predictions'.")
+        "--format", "-f", help="records: claimset predictions with code-point offsets (JSON Lines, or Parquet for a "
+        ".parquet --out); quotes: the same with every span as its quote (prefix and suffix where the quote occurs "
+        "more than once); labelstudio: a JSON list of Label Studio predictions for 'claimset push --predictions'.")
     ] = PredictionFormat.records,
     scheme: ProjectSchemeOption = None,
 ) -> None:
     """Run the rule-based baseline extractor over the seed articles."""
     from claimset.extract import extract, to_labelstudio_predictions
     from claimset.predictions import write_predictions
+    from claimset.quotes import quote_records
     from claimset.scheme import project_scheme
     from claimset.seeds import read_seeds
     from claimset.tables import atomic_path
@@ -438,6 +443,8 @@ def extract_command(
         chosen = project_scheme(scheme)  # read for either format: a bad --scheme is an error
         documents = read_seeds(seeds)
         records = extract(documents)
+        if output_format is PredictionFormat.quotes:
+            records = quote_records(records, {document.doc_id: document.text for document in documents})
         if output_format is PredictionFormat.labelstudio:
             predictions = to_labelstudio_predictions(records, documents, chosen)
             payload = json.dumps(predictions, indent=2, ensure_ascii=False) + "\n"

@@ -145,3 +145,40 @@ def join_repairs(*codes: str | None) -> str | None:
     """The ``offset_repair`` value for repairs applied in this order: non-empty codes joined by ``+``."""
     kept = [code for code in codes if code]
     return "+".join(kept) if kept else None
+
+
+class Anchoring(_Code):
+    """How ``claimset evaluate`` placed a predicted span in its document (see :mod:`claimset.quotes`)."""
+
+    OFFSETS = "offsets", "given as start/end code points"
+    EXACT = "exact", "the quote occurs in the document verbatim, once with its prefix and suffix"
+    NORMALISED = (
+        "normalised",
+        "found once after normalising typographic quotes and apostrophes, dashes, ellipses and white space",
+    )
+    ELIDED = (
+        "elided",
+        "a quote with an ellipsis: its pieces found in order, once, after normalising; the span runs from the "
+        "first piece to the last",
+    )
+    NOT_FOUND = (
+        "not_found",
+        "the quote does not occur in the document, or never with its prefix and suffix; counted as spurious",
+    )
+    AMBIGUOUS = (
+        "ambiguous",
+        "the quote occurs several times and its prefix and suffix do not single one out; counted as spurious",
+    )
+
+
+class EntityMatch(_Code):
+    """How ``claimset evaluate`` resolved a predicted speaker or target name against the gold's entities."""
+
+    CANONICAL = "canonical", "the name is the canonical name of one gold entity of the document"
+    ALIAS = "alias", "the name is the text of gold mentions of exactly one entity of the document"
+    AMBIGUOUS = (
+        "ambiguous",
+        "the name is the canonical name, or else a mention text, of several entities of the document; it matches "
+        "none",
+    )
+    UNKNOWN = "unknown", "the name is neither a canonical name nor a mention text of the document's gold"

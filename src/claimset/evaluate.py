@@ -20,12 +20,19 @@ each in three settings after Taillé et al. 2020: ``strict`` (exact boundaries, 
 ``boundaries`` (exact boundaries, stance ignored) and ``relaxed`` (every argument overlaps its gold
 counterpart, stance must agree). Plus speaker-entity and quote-type accuracy on claims whose span
 matches a gold claim exactly.
+
+**Text-level scores** (:mod:`claimset.textlevel`): attribution at the entity level, names resolved
+through the gold's alias tables (:mod:`claimset.entities`), and SQuAD's token F1 of paired claims.
+
+Predicted spans given by quote are anchored when the file is read (:mod:`claimset.quotes`); a quote
+that could not be anchored is a spurious span of its label in every mode and an argument that matches
+nothing, and the report lists it with its line.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +41,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from claimset.codes import Anchoring
 from claimset.dataset import load
+from claimset.entities import AliasTable, alias_tables
 from claimset.errors import ClaimsetError
 from claimset.matching import maximum_matching
 from claimset.models import AnnotationsModel, DocumentsModel, SpansModel
 from claimset.predictions import load_prediction_records
 from claimset.report import Section, markdown
 from claimset.scheme import Scheme
+from claimset.textlevel import ClaimPair, claim_pairs, entity_attribution
 
 MODES = ("strict", "exact", "partial", "ent_type")
 SETTINGS = ("strict", "boundaries", "relaxed")
@@ -393,20 +403,49 @@ def _record(claim: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+def labelled_mentions(record: Mapping[str, Any], scheme: Scheme) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """(label, path in the record, mention) for the claim, speaker, cue and each target of a record."""
+    yield scheme.claim_label, "claim", record["claim"]
+    for key, label in (("speaker", scheme.speaker_label), ("cue", scheme.cue_label)):
+        if record.get(key):
+            yield label, key, record[key]
+    for index, target in enumerate(record.get("targets") or []):
+        yield scheme.target_label, f"targets[{index}]", target
+
+
 def spans_of_records(records: Iterable[Mapping[str, Any]], scheme: Scheme) -> pd.DataFrame:
     """Labelled spans of records (claim, speaker, cue, targets, labelled as in ``scheme``), identical
-    spans of a document once, in (doc_id, start, end, label) order."""
-    rows: list[tuple[str, str, int, int]] = []
-    for record in records:
-        doc = record["doc_id"]
-        rows.append((doc, scheme.claim_label, record["claim"]["start"], record["claim"]["end"]))
-        for key, label in (("speaker", scheme.speaker_label), ("cue", scheme.cue_label)):
-            if record.get(key):
-                rows.append((doc, label, record[key]["start"], record[key]["end"]))
-        rows.extend((doc, scheme.target_label, t["start"], t["end"]) for t in record.get("targets") or [])
+    spans of a document once, in (doc_id, start, end, label) order. Mentions without a span (a quote that
+    was not anchored, an entity alone) are left out."""
+    rows = [(record["doc_id"], label, mention["start"], mention["end"])
+            for record in records for label, _, mention in labelled_mentions(record, scheme) if "start" in mention]
     frame = pd.DataFrame(rows, columns=["doc_id", "label", "start", "end"])
     frame = frame.astype({"doc_id": object, "label": object, "start": "int64", "end": "int64"})
     return _canonical(frame)
+
+
+def unplaced_spans(records: Iterable[Mapping[str, Any]], scheme: Scheme) -> list[tuple[str, str]]:
+    """(doc_id, label) of every distinct quote that was not anchored (same document, label and selector once)."""
+    found: dict[tuple[str, str, NoSpan | Span | None], None] = {}
+    for record in records:
+        for label, _, mention in labelled_mentions(record, scheme):
+            if "quote" in mention and "start" not in mention:
+                found[(record["doc_id"], label, _span(mention))] = None
+    return [(doc_id, label) for doc_id, label, _ in found]
+
+
+def add_spurious(counts: SpanCounts, doc_ids: Sequence[str], spans: Iterable[tuple[str, str]]) -> None:
+    """Count each (doc_id, label) of ``spans`` as one more spurious prediction, in every mode."""
+    spurious = COUNTS.index("spurious")
+    row_of = {doc_id: row for row, doc_id in enumerate(doc_ids)}
+    added = set()
+    for doc_id, label in spans:
+        doc, column = row_of[doc_id], counts.labels.index(label)
+        added.add(label)
+        for mode in MODES:
+            counts.overall[mode][doc, spurious] += 1
+            counts.per_label[mode][doc, column, spurious] += 1
+    counts.used_labels = tuple(label for label in counts.labels if label in added or label in counts.used_labels)
 
 
 def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
@@ -452,22 +491,57 @@ class Accuracy:
 Span = tuple[int, int]
 
 
-def _span(mention: Mapping[str, Any] | None) -> Span | None:
-    return None if not mention else (int(mention["start"]), int(mention["end"]))
+@dataclass(frozen=True)
+class NoSpan:
+    """The place of a mention that has none in the text: a quote that was not anchored (``key`` is its
+    selector), or a speaker or target given by its entity alone. It overlaps nothing and equals no span."""
+
+    key: tuple[str, ...]
 
 
-def _overlaps(a: Span | None, b: Span | None) -> bool:
+Position = Span | NoSpan
+
+
+def _span(mention: Mapping[str, Any] | None) -> Position | None:
+    """A mention's place: its span, a :class:`NoSpan`, or None for no mention."""
+    if not mention:
+        return None
+    if "start" in mention:
+        return (int(mention["start"]), int(mention["end"]))
+    if "quote" in mention:
+        return NoSpan(("quote", str(mention["quote"]), str(mention.get("prefix", "")), str(mention.get("suffix", ""))))
+    return NoSpan(("entity", str(mention.get("entity"))))
+
+
+def _gives_span(mention: Mapping[str, Any] | None) -> bool:
+    """Whether the mention gives a span: offsets, or a quote (anchored or not); not an entity alone."""
+    return mention is not None and ("start" in mention or "quote" in mention)
+
+
+def _overlaps(a: Position | None, b: Position | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, NoSpan) or isinstance(b, NoSpan):
+        return False
     return max(a[0], b[0]) < min(a[1], b[1])
 
 
-def _targets_match(pred: tuple[tuple[int, int, str], ...], gold: tuple[tuple[int, int, str], ...]) -> bool:
+Target = tuple[Position, str]
+
+
+def _targets_match(pred: frozenset[Target], gold: frozenset[Target]) -> bool:
     """Same number of targets, paired one-to-one by overlap with equal stance (bipartite matching)."""
     if len(pred) != len(gold):
         return False
-    adjacent = [[j for j, g in enumerate(gold) if g[2] == p[2] and _overlaps(p[:2], g[:2])] for p in pred]
+    gold_list = list(gold)
+    adjacent = [[j for j, g in enumerate(gold_list) if g[1] == p[1] and _overlaps(p[0], g[0])] for p in pred]
     return maximum_matching(adjacent) == len(pred)
+
+
+def _target_order(target: tuple[Position | None, str]) -> tuple[Any, ...]:
+    """Spans by (start, end, stance), then the targets without a span."""
+    place, stance = target
+    return (1, place.key, stance) if isinstance(place, NoSpan) else (0, place, stance)
 
 
 # An item: (strict key, boundaries key, relaxed matcher input); per document.
@@ -475,7 +549,11 @@ Item = tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]
 
 
 def _items(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[Item]]]:
-    """doc_id -> kind -> items of that kind, one per distinct strict key, in record order."""
+    """doc_id -> kind -> items of that kind, one per distinct strict key, in record order.
+
+    Pairs are made of mentions that give spans; in full records, an entity given alone is an argument
+    that matches no gold argument (it is not a missing one).
+    """
     out: dict[str, dict[str, list[Item]]] = {}
     seen: set[tuple[Any, ...]] = set()
     for record in records:
@@ -484,16 +562,15 @@ def _items(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[Ite
         claim = _span(record["claim"])
         speaker = _span(record.get("speaker"))
         cue = _span(record.get("cue"))
-        targets = tuple(sorted({(int(t["start"]), int(t["end"]), str(t.get("stance") or "about"))
-                                for t in record.get("targets") or []}))
+        targets = frozenset((_span(t), str(t.get("stance") or "about")) for t in record.get("targets") or [])
         candidates: list[tuple[str, Item]] = []
-        if speaker is not None:
+        if _gives_span(record.get("speaker")):
             key = (claim, speaker)
             candidates.append(("claim_speaker", (key, key, key)))
-        for start, end, stance in targets:
-            candidates.append(("claim_target", ((claim, (start, end), stance), (claim, (start, end)),
-                                                (claim, (start, end), stance))))
-        bare = tuple(sorted({t[:2] for t in targets}))
+        spanned = {(_span(t), str(t.get("stance") or "about")) for t in record.get("targets") or [] if _gives_span(t)}
+        for place, stance in sorted(spanned, key=_target_order):
+            candidates.append(("claim_target", ((claim, place, stance), (claim, place), (claim, place, stance))))
+        bare = frozenset(place for place, _ in targets)
         candidates.append(("records", ((claim, speaker, cue, targets), (claim, speaker, cue, bare),
                                        (claim, speaker, cue, targets))))
         for kind, item in candidates:
@@ -527,6 +604,8 @@ def _score_items(kind: str, pred: list[Item], gold: list[Item]) -> dict[str, PRF
     hits = 0
     for item in pred:
         claim = item[2][0]
+        if isinstance(claim, NoSpan):
+            continue
         lo = bisect.bisect_left(gold_starts, claim[0] - max_len)
         hi = bisect.bisect_left(gold_starts, claim[1])
         candidates = sorted(gold_sorted[lo:hi])
@@ -548,10 +627,10 @@ def _normalise(name: Any) -> str | None:
 def _attribute_accuracy(pred: Iterable[Mapping[str, Any]],
                         gold: Iterable[Mapping[str, Any]]) -> tuple[Accuracy, Accuracy]:
     """Speaker entity and quote type, on predicted claims whose span equals a gold claim's."""
-    gold_by_claim: dict[tuple[str, Span | None], Mapping[str, Any]] = {}
+    gold_by_claim: dict[tuple[str, Position | None], Mapping[str, Any]] = {}
     for record in gold:
         gold_by_claim.setdefault((record["doc_id"], _span(record["claim"])), record)
-    seen: set[tuple[str, Span | None]] = set()
+    seen: set[tuple[str, Position | None]] = set()
     speaker = [0, 0]
     quote = [0, 0]
     for record in pred:
@@ -573,6 +652,9 @@ def _attribute_accuracy(pred: Iterable[Mapping[str, Any]],
 # --- report ---------------------------------------------------------------------------------------
 
 
+ENTITY_KINDS = ("claim_speaker", "claim_target")
+
+
 @dataclass
 class DocumentScores:
     doc_id: str
@@ -580,6 +662,7 @@ class DocumentScores:
     predicted_claims: int
     spans: dict[str, SpanScore]  # mode -> overall span score of the document
     attribution: dict[str, dict[str, PRF]]  # kind -> setting -> score
+    entity_attribution: dict[str, PRF] = field(default_factory=dict)  # kind -> score
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -587,7 +670,24 @@ class DocumentScores:
             "spans": {mode: score.__dict__.copy() for mode, score in self.spans.items()},
             "attribution": {kind: {s: v.__dict__.copy() for s, v in by.items()}
                             for kind, by in self.attribution.items()},
+            "entity_attribution": {kind: v.__dict__.copy() for kind, v in self.entity_attribution.items()},
         }
+
+
+@dataclass
+class TokenF1:
+    """SQuAD token F1 of claims: the mean over matched (gold, predicted) claim pairs, and the pairs."""
+
+    mean: float
+    matched: int
+    predicted: int  # distinct predicted claims, anchored or not
+    gold: int  # distinct gold claims
+    pairs: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, pairs: Sequence[ClaimPair], predicted: int, gold: int) -> TokenF1:
+        mean = sum(pair.f1 for pair in pairs) / len(pairs) if pairs else 0.0
+        return cls(mean, len(pairs), predicted, gold, [pair.to_dict() for pair in pairs])
 
 
 @dataclass
@@ -606,6 +706,12 @@ class EvaluationReport:
     speaker_entity: Accuracy
     quote_type: Accuracy
     per_document: list[DocumentScores] = field(default_factory=list, repr=False)
+    anchoring: dict[str, int] = field(default_factory=dict)  # Anchoring code -> spans placed that way
+    unanchored: list[dict[str, Any]] = field(default_factory=list)  # quotes not anchored, record by record
+    entity_attribution: dict[str, PRF] = field(default_factory=dict)  # kind -> score
+    entity_names: dict[str, int] = field(default_factory=dict)  # EntityMatch code -> predicted names
+    ambiguous_names: list[dict[str, Any]] = field(default_factory=list)  # names of several entities, by record
+    claim_token_f1: TokenF1 = field(default_factory=lambda: TokenF1(0.0, 0, 0, 0, []))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -615,19 +721,57 @@ class EvaluationReport:
             "ignored_documents": self.ignored_documents,
             "gold_claims": self.gold_claims,
             "predicted_claims": self.predicted_claims,
+            "anchoring": self.anchoring,
+            "unanchored": self.unanchored,
             "spans": {mode: {name: score.__dict__.copy() for name, score in by.items()}
                       for mode, by in self.spans.items()},
             "macro": self.macro,
+            "claim_token_f1": self.claim_token_f1.__dict__.copy(),
             "attribution": {kind: {s: v.__dict__.copy() for s, v in by.items()}
                             for kind, by in self.attribution.items()},
+            "entity_attribution": {kind: v.__dict__.copy() for kind, v in self.entity_attribution.items()},
+            "entity_names": self.entity_names,
+            "ambiguous_names": self.ambiguous_names,
             "speaker_entity": self.speaker_entity.__dict__.copy(),
             "quote_type": self.quote_type.__dict__.copy(),
             "per_document": [doc.to_dict() for doc in self.per_document],
         }
 
 
+def _anchoring(records: Iterable[Mapping[str, Any]], scheme: Scheme) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """How many spans were placed each way, and every quote that was not anchored, with where it is."""
+    counts = dict.fromkeys((code.value for code in Anchoring), 0)
+    unanchored = []
+    for record in records:
+        for _, path, mention in labelled_mentions(record, scheme):
+            if "start" not in mention and "quote" not in mention:
+                continue  # an entity alone
+            how = str(mention.get("anchoring", Anchoring.OFFSETS))
+            counts[how] += 1
+            if "start" not in mention:
+                unanchored.append({"doc_id": record["doc_id"], "line": record.get("line"), "mention": path,
+                                   "quote": mention["quote"], "prefix": mention.get("prefix"),
+                                   "suffix": mention.get("suffix"), "anchoring": how,
+                                   "places": mention.get("places", 0)})
+    return counts, unanchored
+
+
+def _by_document(records: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        grouped.setdefault(record["doc_id"], []).append(record)
+    return grouped
+
+
+def _alias_tables(gold: Gold) -> dict[str, AliasTable]:
+    spans = gold.spans[gold.spans["entity"].notna()]
+    return alias_tables((doc_id, entity, gold.texts[doc_id][start:end]) for doc_id, entity, start, end in
+                        zip(spans["doc_id"], spans["entity"], spans["start"], spans["end"], strict=True))
+
+
 def evaluate_records(gold: Gold, pred_records: Sequence[Mapping[str, Any]], source: str = "") -> EvaluationReport:
-    """Score prediction records (already validated) against loaded gold."""
+    """Score prediction records (already validated; spans as offsets, or quotes that were not anchored, as
+    :meth:`claimset.predictions.Predictions.anchored_records` gives them) against loaded gold."""
     doc_ids = gold.doc_ids
     annotated = set(doc_ids)
     ignored = sorted({r["doc_id"] for r in pred_records} - annotated)
@@ -635,6 +779,7 @@ def evaluate_records(gold: Gold, pred_records: Sequence[Mapping[str, Any]], sour
     gold_spans = _canonical(gold.spans[["doc_id", "label", "start", "end"]])
     labels = gold.scheme.span_labels
     counts = score_spans(gold_spans, spans_of_records(pred_records, gold.scheme), labels, doc_ids)
+    add_spurious(counts, doc_ids, unplaced_spans(pred_records, gold.scheme))
     spans: dict[str, dict[str, SpanScore]] = {}
     macro: dict[str, dict[str, float]] = {}
     for mode in MODES:
@@ -650,27 +795,39 @@ def evaluate_records(gold: Gold, pred_records: Sequence[Mapping[str, Any]], sour
         per_doc_attr[doc] = {kind: _score_items(kind, p.get(kind, []), g.get(kind, [])) for kind in KINDS}
     attribution = {kind: {setting: sum((per_doc_attr[d][kind][setting] for d in doc_ids), PRF())
                           for setting in SETTINGS} for kind in KINDS}
+    gold_grouped = _by_document(gold.records)
+    gold_by_doc = {doc: gold_grouped.get(doc, []) for doc in doc_ids}
+    pred_by_doc = _by_document(pred_records)
+    entities = entity_attribution(gold_by_doc, pred_by_doc, gold.texts, _alias_tables(gold))
+    per_doc_entity = {doc: {kind: PRF.of(*entities.tallies[doc][kind]) for kind in ENTITY_KINDS} for doc in doc_ids}
     speaker_entity, quote_type = _attribute_accuracy(pred_records, gold.records)
+    anchoring, unanchored = _anchoring(pred_records, gold.scheme)
     gold_claims = pd.Series([r["doc_id"] for r in gold.records], dtype=object).value_counts()
     pred_claims = pd.Series([r["doc_id"] for r in pred_records], dtype=object).value_counts()
     per_document = [
         DocumentScores(doc, int(gold_claims.get(doc, 0)), int(pred_claims.get(doc, 0)),
-                       {mode: counts.overall_score(mode, np.array([i])) for mode in MODES}, per_doc_attr[doc])
+                       {mode: counts.overall_score(mode, np.array([i])) for mode in MODES}, per_doc_attr[doc],
+                       per_doc_entity[doc])
         for i, doc in enumerate(doc_ids)
     ]
     return EvaluationReport(
         gold=gold.directory, predictions=source, documents=doc_ids, ignored_documents=ignored,
         gold_claims=len(gold.records), predicted_claims=len(pred_records), spans=spans, macro=macro,
         attribution=attribution, speaker_entity=speaker_entity, quote_type=quote_type, per_document=per_document,
+        anchoring=anchoring, unanchored=unanchored,
+        entity_attribution={kind: sum((per_doc_entity[d][kind] for d in doc_ids), PRF()) for kind in ENTITY_KINDS},
+        entity_names=entities.resolutions(), ambiguous_names=entities.ambiguous(),
+        claim_token_f1=TokenF1.of(*claim_pairs(gold_by_doc, pred_by_doc, gold.texts)),
     )
 
 
 def evaluate(gold_dir: Path, pred_path: Path, scheme_file: Path | None = None) -> EvaluationReport:
     """Score the predictions file ``pred_path`` against the gold dataset in ``gold_dir`` (under the gold's
-    own scheme; ``scheme_file`` is an optional scheme file that must match it)."""
+    own scheme; ``scheme_file`` is an optional scheme file that must match it). Quotes are anchored in the
+    gold's documents first (:mod:`claimset.quotes`)."""
     gold = load_gold(gold_dir, scheme_file)
     predictions = load_prediction_records(pred_path, gold.texts, gold.scheme)
-    return evaluate_records(gold, predictions.records(), str(pred_path))
+    return evaluate_records(gold, predictions.anchored_records(), str(pred_path))
 
 
 # --- rendering (used by the CLI) --------------------------------------------------------------------
@@ -705,21 +862,58 @@ def report_tables(report: Mapping[str, Any]) -> list[Section]:
          pct(d["attribution"]["claim_target"]["strict"]["f1"]), pct(d["attribution"]["records"]["strict"]["f1"])]
         for d in report["per_document"]
     ]
-    return [
+    token = report["claim_token_f1"]
+    token_rows = [["claim", "overlapping pairs", str(token["matched"]), str(token["predicted"]), str(token["gold"]),
+                   pct(token["mean"])]]
+    attribution_rows += [
+        [kind, "entity", str(s["correct"]), str(s["predicted"]), str(s["gold"]), pct(s["precision"]),
+         pct(s["recall"]), pct(s["f1"])]
+        for kind, s in report["entity_attribution"].items()
+    ]
+    sections: list[Section] = [
         ("spans (nervaluate modes)", ["mode", "label", "COR", "INC", "PAR", "MIS", "SPU", "POS", "ACT", "P", "R",
                                       "F1"], span_rows),
-        ("attribution (Taillé et al. 2020 settings)", ["kind", "setting", "correct", "predicted", "gold", "P", "R",
-                                                       "F1"], attribution_rows),
+        ("token F1 of matched claims (SQuAD)", ["span", "over", "matched", "predicted", "gold", "mean F1"],
+         token_rows),
+        ("attribution (Taillé et al. 2020 settings; entity: claims overlap, same entity through the gold's aliases)",
+         ["kind", "setting", "correct", "predicted", "gold", "P", "R", "F1"], attribution_rows),
         ("accuracy on exactly matched claims", ["attribute", "correct", "total", "accuracy"], accuracy_rows),
         ("per document (F1: spans strict, spans partial; strict claim-speaker, claim-target, records)",
          ["doc_id", "gold", "predicted", "strict", "partial", "speaker", "target", "records"], doc_rows),
     ]
+    if report["unanchored"]:
+        sections.append(("quotes not anchored (counted as spurious)", ["where", "quote", "anchoring", "places"],
+                         [[f"line {q['line']}: {q['mention']}", _shorten(q["quote"]), q["anchoring"],
+                           str(q["places"])] for q in report["unanchored"]]))
+    if report["ambiguous_names"]:
+        sections.append(("names of several gold entities (matched to none)", ["where", "name", "entities"],
+                         [[f"line {n['line']}: {n['mention']}", n["name"], ", ".join(n["entities"])]
+                          for n in report["ambiguous_names"]]))
+    return sections
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[:width - 1] + "…"
+
+
+def summary_lines(report: Mapping[str, Any]) -> list[str]:
+    """How the predicted spans were placed and how the predicted names resolved, one line each."""
+    placed = report["anchoring"]
+    quotes = sum(n for code, n in placed.items() if code != Anchoring.OFFSETS)
+    lines = [f"spans: {placed[Anchoring.OFFSETS]} by offsets, {quotes} by quote"
+             + (" (" + ", ".join(f"{n} {code}" for code, n in placed.items() if code != Anchoring.OFFSETS) + ")"
+                if quotes else "")]
+    names = report["entity_names"]
+    lines.append("speaker and target names: " + ", ".join(f"{n} {code}" for code, n in names.items()))
+    return lines
 
 
 def report_markdown(report: Mapping[str, Any]) -> str:
-    """The report as Markdown: a summary line and one pipe table per section."""
+    """The report as Markdown: summary lines and one pipe table per section."""
     lines = [f"Evaluation of `{report['predictions']}` against `{report['gold']}`: {report['documents']} "
              f"document(s), {report['gold_claims']} gold claim(s), {report['predicted_claims']} predicted claim(s)."]
     if report["ignored_documents"]:
         lines.append(f"Ignored predictions for documents without gold: {', '.join(report['ignored_documents'])}.")
+    lines += [f"{line[0].upper()}{line[1:]}." for line in summary_lines(report)]
     return markdown(lines, report_tables(report), LABEL_COLUMNS)
