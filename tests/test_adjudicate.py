@@ -111,7 +111,9 @@ def test_single_annotator_taken_as_is_and_cancelled_ignored(tmp_path: Path) -> N
     data = write_dataset(tmp_path / "data", {"d1": TEXT, "d2": TEXT},
                          [full_annotation("a"), cancelled, full_annotation("b", "d2")])
     result = adjudicate(data, tmp_path / "gold")
-    assert result.majority == ["d1", "d2"] and result.review == []
+    assert result.majority == ["d1", "d2"] and result.review == [] and result.single_annotator == ["d1", "d2"]
+    listed = CliRunner().invoke(app, ["adjudicate", str(data), "--out", str(tmp_path / "again")])
+    assert listed.exit_code == 0 and "one annotator only (taken as it is): d1, d2" in listed.stdout
     gold = tmp_path / "gold"
     assert len(rows(gold, "spans")) == 2 * 11 and len(rows(gold, "relations")) == 2 * 7
     assert {p["adjudicated"] for p in rows(gold, "span_provenance")} == {False}  # one vote out of one
@@ -186,3 +188,15 @@ def test_review_tasks_are_accepted_by_push_predictions(tmp_path: Path) -> None:
     assert prediction.doc_id == "d1" and prediction.model_version == "claimset-adjudication-review"
     assert prediction.result == json.loads(tasks.read_text(encoding="utf-8"))[0]["predictions"][0]["result"]
     check_prediction_offsets(prediction, TEXT)
+
+
+def test_several_ground_truths_are_reported_by_build_too(tmp_path: Path) -> None:
+    """Two ground-truth annotations of one document: the choice is deterministic and said in text output."""
+    truth_a = full_annotation("a")
+    truth_a.ground_truth = True
+    truth_b = claim_with_speaker("b", "NATO lied", "direct")
+    truth_b.ground_truth = True
+    data = write_dataset(tmp_path / "data", {"d1": TEXT}, [truth_a, truth_b])
+    result = CliRunner().invoke(app, ["adjudicate", str(data), "--out", str(tmp_path / "gold")])
+    assert result.exit_code == 0
+    assert "several ground-truth annotations (the latest updated_at, then the highest id, used): d1" in result.stdout

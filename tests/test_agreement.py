@@ -302,5 +302,8 @@ def test_cli_agree_bootstrap(hand_case: Path) -> None:
     assert boot["intervals"]["spans.exact.overall"]["estimate"] == _flat_overall(hand_case)["spans.exact.overall"]
     text = runner.invoke(app, ["agree", str(hand_case), "--bootstrap", "50"])
     assert "95% bootstrap intervals (50 replicates over 3 sentence units, seed 0)" in text.stdout
-    bad = runner.invoke(app, ["agree", str(hand_case), "--bootstrap", "-1"])
-    assert bad.exit_code == 1 and "positive number of replicates" in bad.stderr and "Traceback" not in bad.output
+    for args, message in ((["--bootstrap", "-1"], "from 1 to 100,000, not -1"),
+                          (["--bootstrap", "99999999999999999999"], "from 1 to 100,000"),
+                          (["--bootstrap", "5", "--seed", "-1"], "--seed must be a non-negative integer")):
+        bad = runner.invoke(app, ["agree", str(hand_case), *args])
+        assert bad.exit_code == 1 and message in bad.stderr and "Traceback" not in bad.output, args

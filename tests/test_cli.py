@@ -145,3 +145,20 @@ def test_build_into_its_own_raw_folder_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["build", "--raw", str(raw), "--out", str(raw), "--seeds", str(ROOT / "seeds")])
     assert result.exit_code == 1 and "holds files but no claimset dataset" in result.output
     assert sorted(p.name for p in raw.iterdir()) == before
+
+
+@pytest.mark.parametrize("output_format", ["text", "markdown"])
+def test_user_text_in_reports_is_printed_as_text(tmp_path: Path, output_format: str) -> None:
+    """Quotes that look like rich markup or hold terminal escapes are shown literally, escaped, on one line."""
+    pred = tmp_path / "pred.jsonl"
+    doc = "000_666aa4b0ee0165a8"
+    records = [{"doc_id": doc, "claim": {"quote": "the West [/sic]"}},
+               {"doc_id": doc, "claim": {"quote": "[bold]India[/bold] zz"}},
+               {"doc_id": doc, "claim": {"quote": "\x1b]0;pwned\x07\x1b[2J zz\u202e"}}]
+    pred.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", "--gold", str(ROOT / "annotations" / "gold"), "--pred", str(pred),
+                                 "-f", output_format])
+    assert result.exit_code == 0, result.output
+    assert "the West [/sic]" in result.stdout and "[bold]India[/bold] zz" in result.stdout
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert "\\x1b]0;pwned\\x07\\x1b[2J zz\\u202e" in result.stdout

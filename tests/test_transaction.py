@@ -223,3 +223,27 @@ def test_an_empty_export_does_not_replace_a_dataset(good: Path, tmp_path: Path) 
     assert result.exit_code == 1
     assert result.output == "Error: empty.json: nothing imported: the export holds no task\n"
     assert snapshot(good) == before and siblings(good) == []
+
+
+def test_build_takes_both_locks_before_changing_either_folder(tmp_path: Path) -> None:
+    """A writer holding the gold's lock makes `build` fail before annotators/ changes (it holds both first)."""
+    import fcntl
+    import shutil
+
+    from claimset.gold import build
+    from claimset.scheme import load_scheme
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "annotations" / "raw", tmp_path / "raw")
+    scheme = load_scheme(root / "schema" / "scheme.yaml")
+    build(tmp_path / "raw", tmp_path / "gold", root / "seeds", scheme, annotators_dir=tmp_path / "annotators")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "annotators").iterdir()}
+    fd = os.open(tmp_path / ".gold.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(ClaimsetError, match="another claimset process is writing"):
+            build(tmp_path / "raw", tmp_path / "gold", root / "seeds", scheme, annotators_dir=tmp_path / "annotators")
+    finally:
+        os.close(fd)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "annotators").iterdir()} == before
+    build(tmp_path / "raw", tmp_path / "gold", root / "seeds", scheme, annotators_dir=tmp_path / "annotators")

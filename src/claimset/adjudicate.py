@@ -129,6 +129,7 @@ class AdjudicationResult:
     ground_truth: list[str] = field(default_factory=list)  # documents taken from a ground-truth annotation
     majority: list[str] = field(default_factory=list)  # documents adjudicated by majority
     ground_truth_conflicts: list[str] = field(default_factory=list)  # several ground-truth annotations
+    single_annotator: list[str] = field(default_factory=list)  # documents one annotator annotated (taken as is)
     spans: int = 0
     relations: int = 0
     review: list[ReviewItem] = field(default_factory=list)
@@ -147,7 +148,8 @@ class AdjudicationResult:
             reasons[f"{item.kind}:{item.reason}"] += 1
         return {
             "out_dir": self.out_dir, "documents": self.documents, "ground_truth": self.ground_truth,
-            "majority": self.majority, "ground_truth_conflicts": self.ground_truth_conflicts, "spans": self.spans,
+            "majority": self.majority, "ground_truth_conflicts": self.ground_truth_conflicts,
+            "single_annotator": self.single_annotator, "spans": self.spans,
             "relations": self.relations, "review_items": len(self.review),
             "review_by_reason": dict(sorted(reasons.items())),
         }
@@ -302,6 +304,8 @@ def adjudicate(dataset_dir: Path, out_dir: Path, scheme_file: Path | None = None
         if document.aid in ids:
             raise ClaimsetError(f"documents {ids[document.aid]!r} and {doc_id!r} got the same adjudicated id")
         ids[document.aid] = doc_id
+        if len(by_annotator) == 1:
+            result.single_annotator.append(doc_id)
         truths = [a for a in by_annotator.values() if a.ground_truth]
         if truths:
             if len(truths) > 1:
@@ -428,6 +432,19 @@ def review_to_labelstudio(review: Iterable[ReviewItem | Mapping[str, Any]], docu
             "predictions": [{"model_version": REVIEW_MODEL_VERSION, "result": task.result}],
         })
     return tasks
+
+
+def check_review_tasks_path(path: Path, dataset_dir: Path, out_dir: Path) -> None:
+    """Refuse, before anything is written, a review-tasks file that cannot be written or that would land
+    inside the input or the output dataset folder (it would overwrite or pollute a table)."""
+    target = path.resolve()
+    for folder in (dataset_dir, out_dir):
+        if target.is_relative_to(folder.resolve()):
+            raise ClaimsetError(f"{path}: the review tasks cannot go inside the dataset folder {folder}")
+    if path.is_dir():
+        raise ClaimsetError(f"{path}: is a directory; give a file name for the review tasks")
+    if not path.parent.is_dir():
+        raise ClaimsetError(f"{path}: folder {path.parent} does not exist")
 
 
 def write_review_tasks(tasks: list[dict[str, Any]], path: Path) -> None:

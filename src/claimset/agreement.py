@@ -664,6 +664,9 @@ def _pooled(units: Sequence[Unit], scheme: Scheme, labels: Sequence[str]) -> Mea
     return _measures(list(by_pair.values()), masks, scheme, labels)
 
 
+MAX_REPLICATES = 100_000  # a few minutes on one document; beyond that the percentiles no longer move
+
+
 @dataclass(frozen=True)
 class Interval:
     estimate: float | None  # every unit once: the point estimate of agreement()
@@ -698,8 +701,11 @@ def bootstrap(dataset_dir: Path, replicates: int, *, seed: int = 0, confidence: 
     replacement by ``numpy.random.default_rng(seed)``; an interval's ends are the ``(1 - confidence) / 2``
     and ``(1 + confidence) / 2`` quantiles of the replicates in which the measure is defined.
     """
-    if replicates < 1:
-        raise ClaimsetError(f"--bootstrap must be a positive number of replicates, not {replicates}")
+    if not 1 <= replicates <= MAX_REPLICATES:
+        raise ClaimsetError(f"--bootstrap must be a number of replicates from 1 to {MAX_REPLICATES:,}, "
+                            f"not {replicates}")
+    if seed < 0:
+        raise ClaimsetError(f"--seed must be a non-negative integer, not {seed}")
     corpus = load_corpus(dataset_dir, scheme_file)
     labels = _labels(corpus)
     units = [unit for doc_id, by_annotator in corpus.by_doc.items() if len(by_annotator) > 1

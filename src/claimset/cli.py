@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from claimset.errors import ClaimsetError, ClaimsetWarning
+from claimset.report import printable
 
 if TYPE_CHECKING:
     from rich.console import OverflowMethod
@@ -29,8 +30,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No markup anywhere: what the CLI prints holds user text (file names, entity names, quotes) that may
+# look like rich markup ("[/x]"); control characters in it are escaped by claimset.report.printable.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 class Format(StrEnum):
@@ -59,8 +62,8 @@ def main_options(
 
 
 def fail(message: str) -> NoReturn:
-    """Print one line to stderr and exit 1."""
-    err.print(f"Error: {message}", markup=False)
+    """Print one line to stderr and exit 1 (control characters escaped: it stays one line)."""
+    err.print(f"Error: {printable(message)}", markup=False)
     raise typer.Exit(1)
 
 
@@ -145,10 +148,12 @@ def adjudicate_command(
     output_format: FormatOption = Format.text,
 ) -> None:
     """Ground truth or strict majority per document into gold tables; the rest into a review list."""
-    from claimset.adjudicate import adjudicate, write_review_tasks
+    from claimset.adjudicate import adjudicate, check_review_tasks_path, write_review_tasks
     from claimset.seeds import read_seeds
 
     with cli_errors():
+        if review_tasks is not None:
+            check_review_tasks_path(review_tasks, directory, out_dir)
         result = adjudicate(directory, out_dir, scheme, seeds=read_seeds(seeds) if seeds else (),
                             allow_invalid=allow_invalid, croissant=croissant)
         if review_tasks is not None:
@@ -166,9 +171,7 @@ def adjudicate_command(
     reasons = ", ".join(f"{k} {v}" for k, v in summary["review_by_reason"].items())
     out.print(f"review: {summary['review_items']} item(s)" + (f" ({reasons})" if reasons else "")
               + f" in {out_dir / 'review.jsonl'}", markup=False)
-    if summary["ground_truth_conflicts"]:
-        out.print("several ground-truth annotations (latest used): " + ", ".join(summary["ground_truth_conflicts"]),
-                  markup=False)
+    print_adjudication_notes(summary)
     if report is not None:
         print_report(report, output_format)
         if not report["valid"]:
@@ -364,6 +367,7 @@ def build_command(
             out.print(f"adjudicated {annotators} into {out_dir}: {len(adjudication['ground_truth'])} document(s) by "
                       f"ground truth, {len(adjudication['majority'])} by majority; {adjudication['review_items']} "
                       f"item(s) left for review", markup=False)
+            print_adjudication_notes(adjudication)
         out.print(f"claims: {result.claims}")
         print_report(result.report.to_dict(), output_format)
     if not result.report.valid:
@@ -510,16 +514,9 @@ def print_counts(title: str, counts: dict[str, int], output_format: Format) -> N
     if output_format is Format.markdown:
         out.print(f"\n| {title} | n |\n|---|---:|", markup=False)
         for key, value in counts.items():
-            out.print(f"| {key} | {value} |", markup=False)
+            out.print(f"| {printable(key)} | {value} |", markup=False)
         return
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column(title.split()[-1])
-    table.add_column("n", justify="right")
-    for key, value in counts.items():
-        table.add_row(key, str(value))
-    out.print(table)
+    print_tables([(title, [title.split()[-1], "n"], [[key, str(value)] for key, value in counts.items()])], 1)
 
 
 def print_tables(tables: Iterable[tuple[str, list[str], list[list[str]]]], label_columns: int, *,
@@ -527,15 +524,26 @@ def print_tables(tables: Iterable[tuple[str, list[str], list[list[str]]]], label
     """One rich table per (title, header, rows): the first ``label_columns`` columns left-aligned, the
     others right-aligned; columns named in ``hide`` are left out."""
     from rich.table import Table
+    from rich.text import Text
 
-    for title, header, rows in tables:
+    for title, header, rows in tables:  # cells hold user text: plain Text (no markup), control characters escaped
         shown = [i for i, name in enumerate(header) if name not in hide]
-        table = Table(title=title, title_justify="left")
+        table = Table(title=Text(printable(title)), title_justify="left")
         for i in shown:
-            table.add_column(header[i], justify="left" if i < label_columns else "right", overflow=overflow)
+            table.add_column(Text(printable(header[i])), justify="left" if i < label_columns else "right",
+                             overflow=overflow)
         for row in rows:
-            table.add_row(*(row[i] for i in shown))
+            table.add_row(*(Text(printable(row[i])) for i in shown))
         out.print(table)
+
+
+def print_adjudication_notes(summary: dict[str, Any]) -> None:
+    """The documents an adjudication took without a second opinion: several ground truths, one annotator."""
+    if summary["ground_truth_conflicts"]:
+        out.print("several ground-truth annotations (the latest updated_at, then the highest id, used): "
+                  + ", ".join(summary["ground_truth_conflicts"]), markup=False)
+    if summary["single_annotator"]:
+        out.print("one annotator only (taken as it is): " + ", ".join(summary["single_annotator"]), markup=False)
 
 
 def print_import_summary(summary: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from claimset.ingest import ImportSummary, import_dataset
 from claimset.models import DocumentsModel, SpansModel
 from claimset.scheme import Scheme
 from claimset.seeds import read_seeds
+from claimset.transaction import hold_folders
 from claimset.validate import ValidationReport
 
 
@@ -51,12 +52,18 @@ def build(raw_dir: Path, gold_dir: Path, seeds_dir: Path, scheme: Scheme, *, cro
         raise ClaimsetError(f"{annotators_dir}: the annotators folder must differ from the gold folder")
     seeds = read_seeds(seeds_dir)
     names = [path.name for path in raw_files]
-    imported = import_dataset(raw_files, annotators_dir or gold_dir, seeds=seeds, scheme=scheme,
-                              croissant=croissant and annotators_dir is None, allow_invalid=allow_invalid)
-    assert imported.report is not None
-    if annotators_dir is None or not imported.report.valid:
+    if annotators_dir is None:
+        imported = import_dataset(raw_files, gold_dir, seeds=seeds, scheme=scheme, croissant=croissant,
+                                  allow_invalid=allow_invalid)
+        assert imported.report is not None
         return BuildResult(names, imported.summary, imported.report, imported.claims, imported.replaced)
-    adjudicated = adjudicate(annotators_dir, gold_dir, seeds=seeds, allow_invalid=allow_invalid, croissant=croissant)
+    with hold_folders(annotators_dir, gold_dir):  # a concurrent writer of either fails before anything changes
+        imported = import_dataset(raw_files, annotators_dir, seeds=seeds, scheme=scheme, allow_invalid=allow_invalid)
+        assert imported.report is not None
+        if not imported.report.valid:
+            return BuildResult(names, imported.summary, imported.report, imported.claims, imported.replaced)
+        adjudicated = adjudicate(annotators_dir, gold_dir, seeds=seeds, allow_invalid=allow_invalid,
+                                 croissant=croissant)
     assert adjudicated.report is not None
     claims = load(gold_dir).table("claims").num_rows if adjudicated.replaced else 0
     return BuildResult(names, imported.summary, adjudicated.report, claims, adjudicated.replaced, adjudicated)

@@ -7,16 +7,26 @@ others hold numbers and are right-aligned.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 Section = tuple[str, list[str], list[list[str]]]
 
+# C0 and C1 control characters (terminal escapes, line breaks inside a cell) and the bidirectional
+# embedding, override and isolate controls, which would reorder what a terminal or a page shows.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as its escape (``\\x1b``, ``\\u202e``), for reports."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
 
 def markdown(summary: Sequence[str], sections: Iterable[Section], label_columns: int) -> str:
     """The summary lines, then one ``###`` heading and pipe table per section (``|`` in cells escaped)."""
-    lines = list(summary)
+    lines = [printable(line) for line in summary]
     for title, header, rows in sections:
-        lines += ["", f"### {title}", "", "| " + " | ".join(header) + " |",
+        lines += ["", f"### {printable(title)}", "", "| " + " | ".join(printable(name) for name in header) + " |",
                   "|" + "|".join("---" if i < label_columns else "---:" for i in range(len(header))) + "|"]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+        lines += ["| " + " | ".join(printable(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -29,7 +29,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,8 +100,31 @@ def _take_mode(staging: Path, target: Path) -> None:
         os.chmod(staging, 0o777 & ~current_umask())
 
 
+_HELD: set[Path] = set()  # targets whose lock this process holds through hold_folders()
+
+
+@contextmanager
+def hold_folders(*targets: Path) -> Iterator[None]:
+    """Hold the write locks of several dataset folders for a multi-folder update (``claimset build``).
+
+    Every lock is taken before the body runs, so a concurrent writer of any of them fails before
+    anything changes; :func:`replace_folder` inside the body reuses the held lock. Each folder is still
+    swapped on its own: a crash between two swaps leaves the first one newer than the second.
+    """
+    resolved = [_writable_target(target) for target in targets]
+    with ExitStack() as stack:
+        for target in sorted(set(resolved)):
+            stack.enter_context(_exclusive(target))
+            _HELD.add(target)
+            stack.callback(_HELD.discard, target)
+        yield
+
+
 @contextmanager
 def _exclusive(target: Path) -> Iterator[None]:
+    if target in _HELD:  # held for this process by hold_folders()
+        yield
+        return
     lock_path = target.parent / f".{target.name}.lock"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
