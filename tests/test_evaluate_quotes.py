@@ -15,8 +15,8 @@ from claimset.cli import app
 from claimset.evaluate import evaluate
 from claimset.extract import extract
 from claimset.predictions import write_predictions
-from claimset.seeds import Document, sha256_text
 from claimset.quotes import quote_records
+from claimset.seeds import Document, sha256_text
 from claimset.textlevel import squad_tokens, token_f1
 from goldtables import write_gold
 
@@ -317,3 +317,20 @@ def test_the_baseline_by_quote_scores_as_by_offsets_on_a_repeated_paragraph(tmp_
     assert by_quotes["anchoring"]["exact"] == by_offsets["anchoring"]["offsets"] == 3 * copies
     assert scores(by_quotes) == scores(by_offsets)
     assert by_offsets["spans"]["strict"]["Claim"]["f1"] > 0
+
+
+@pytest.mark.parametrize("target", [{"entity": "?"}, {"entity": "..."}, {"entity": "!!!"}, {"quote": "!!!"}],
+                         ids=["entity ?", "entity ...", "entity !!!", "quote !!!"])
+def test_a_name_of_punctuation_only_matches_no_entity(tmp_path: Path, target: dict[str, str]) -> None:
+    """A gold target named "!!!" normalises to nothing, as does any name of punctuation only: none of them
+    names it (or anything), so the target is unknown and earns nothing."""
+    text = "Ali said the ??? about !!! today."
+    gold = [{"doc_id": DOC, "claim": {"start": 9, "end": 16}, "speaker": {"start": 0, "end": 3, "entity": "Ali"},
+             "cue": {"start": 4, "end": 8}, "targets": [{"start": 23, "end": 26, "entity": "!!!", "stance": "about"}]}]
+    gold_dir = write_gold(tmp_path / "gold", {DOC: text}, gold)
+    pred = [{"doc_id": DOC, "claim": {"quote": "the ???"}, "targets": [target]},
+            {"doc_id": DOC, "claim": {"quote": "the ???"}, "speaker": {"entity": "Ali"}}]
+    report = run(gold_dir, pred)
+    assert report["entity_names"] == {"canonical": 1, "alias": 0, "ambiguous": 0, "unknown": 1}
+    assert report["entity_attribution"]["claim_target"]["correct"] == 0
+    assert report["entity_attribution"]["claim_speaker"]["correct"] == 1
