@@ -28,6 +28,7 @@ EVALUATE = {  # file -> the error after "<file>"
     "evaluate-quote-not-text.jsonl": ":1: 'claim.quote' must be a string with text in it, got ['Earlier']",
     "evaluate-context-without-quote.jsonl": ":1: 'claim.prefix' is only allowed with a quote",
     "evaluate-target-without-place.jsonl": ":1: 'targets[0]' needs start and end, a quote, or an entity",
+    "evaluate-blank-entity.jsonl": ":1: 'speaker.entity' must be a string with text in it, got '   '",
     "evaluate-entity-alone-claim.jsonl": ":1: 'claim' has unknown key 'entity'",
     "evaluate-unknown-null-key.jsonl": ":1: 'cue' has unknown key 'offset'",
 }

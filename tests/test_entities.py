@@ -79,3 +79,13 @@ def test_alias_tables_are_per_document() -> None:
     tables = alias_tables([("d1", "Sergey Lavrov", "the minister"), ("d2", "Subrahmanyam Jaishankar", "the minister")])
     assert tables["d1"].resolve("the minister").entity == "Sergey Lavrov"
     assert tables["d2"].resolve("the minister").entity == "Subrahmanyam Jaishankar"
+
+
+@pytest.mark.parametrize("name", ["  ", "?", "...", "!!!", "…", " . , ; ", "(“”)"])
+def test_a_name_that_normalises_to_nothing_is_unknown(name: str) -> None:
+    table = seed_table()
+    table.add("!!!", "???")  # a gold entity whose name, and mention, are punctuation only
+    table.add("?", "Mr X")
+    assert normalise_name(name) == ""
+    assert table.resolve(name) == Resolution(EntityMatch.UNKNOWN)
+    assert table.resolve("Mr X") == Resolution(EntityMatch.ALIAS, "?")  # its other names still find it

@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 
 from claimset.cli import app
 from claimset.evaluate import evaluate
+from claimset.extract import extract
 from claimset.predictions import write_predictions
 from claimset.quotes import quote_records
+from claimset.seeds import Document, sha256_text
 from claimset.textlevel import squad_tokens, token_f1
 from goldtables import write_gold
 
@@ -290,3 +292,45 @@ def test_offsets_and_quotes_score_identically_where_anchoring_is_exact(tmp_path:
     assert by_quotes["anchoring"]["exact"] == by_offsets["anchoring"]["offsets"] > 0
     assert scores(by_quotes) == scores(by_offsets)
     assert json.dumps(scores(by_quotes), sort_keys=True) == json.dumps(scores(by_offsets), sort_keys=True)
+
+
+PARAGRAPH = 'Minister Bob Smith said "the economy is strong and growing fast" at the meeting on Monday in the capital.'
+
+
+@pytest.mark.parametrize("copies", [2, 3])
+def test_the_baseline_by_quote_scores_as_by_offsets_on_a_repeated_paragraph(tmp_path: Path, copies: int) -> None:
+    """A paragraph repeated word for word: a speaker at the very start of the text has an empty prefix, which
+    agrees with every later copy too, so its selector needs more suffix than the gold's 32 code points."""
+    text = "\n\n".join([PARAGRAPH] * copies)
+    claim = text.index("the economy")
+    gold = [{"doc_id": "dup", "claim": {"start": claim, "end": claim + 38},
+             "speaker": {"start": 9, "end": 18, "entity": "Bob Smith"}, "cue": {"start": 19, "end": 23},
+             "quote_type": "direct"}]  # annotated in the first copy only
+    gold_dir = write_gold(tmp_path / "gold", {"dup": text}, gold)
+    document = Document(doc_id="dup", published=__import__("datetime").date(2024, 1, 2), text=text,
+                        text_sha256=sha256_text(text), source_file="seeds/dup.txt")
+    baseline = extract([document])
+    assert len(baseline) == copies
+    by_offsets = run(gold_dir, baseline, "offsets.jsonl")
+    by_quotes = run(gold_dir, quote_records(baseline, {"dup": text}), "quotes.jsonl")
+    assert by_quotes["anchoring"]["ambiguous"] == by_quotes["anchoring"]["not_found"] == 0
+    assert by_quotes["anchoring"]["exact"] == by_offsets["anchoring"]["offsets"] == 3 * copies
+    assert scores(by_quotes) == scores(by_offsets)
+    assert by_offsets["spans"]["strict"]["Claim"]["f1"] > 0
+
+
+@pytest.mark.parametrize("target", [{"entity": "?"}, {"entity": "..."}, {"entity": "!!!"}, {"quote": "!!!"}],
+                         ids=["entity ?", "entity ...", "entity !!!", "quote !!!"])
+def test_a_name_of_punctuation_only_matches_no_entity(tmp_path: Path, target: dict[str, str]) -> None:
+    """A gold target named "!!!" normalises to nothing, as does any name of punctuation only: none of them
+    names it (or anything), so the target is unknown and earns nothing."""
+    text = "Ali said the ??? about !!! today."
+    gold = [{"doc_id": DOC, "claim": {"start": 9, "end": 16}, "speaker": {"start": 0, "end": 3, "entity": "Ali"},
+             "cue": {"start": 4, "end": 8}, "targets": [{"start": 23, "end": 26, "entity": "!!!", "stance": "about"}]}]
+    gold_dir = write_gold(tmp_path / "gold", {DOC: text}, gold)
+    pred = [{"doc_id": DOC, "claim": {"quote": "the ???"}, "targets": [target]},
+            {"doc_id": DOC, "claim": {"quote": "the ???"}, "speaker": {"entity": "Ali"}}]
+    report = run(gold_dir, pred)
+    assert report["entity_names"] == {"canonical": 1, "alias": 0, "ambiguous": 0, "unknown": 1}
+    assert report["entity_attribution"]["claim_target"]["correct"] == 0
+    assert report["entity_attribution"]["claim_speaker"]["correct"] == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +163,15 @@ BAD = [
     ('{"doc_id": "doc-1", "claim": {"quote": "x"}, "targets": [{"entity": "A"}, {"stance": "against"}]}',
      "1: 'targets[1]' needs start and end, a quote, or an entity"),
     ('{"doc_id": "doc-1", "claim": {"quote": "x"}, "speaker": {"entity": ""}}',
-     "1: speaker.entity: failed check str_length(1, None) (got '')"),
+     "1: 'speaker.entity' must be a string with text in it, got ''"),
+    ('{"doc_id": "doc-1", "claim": {"quote": "x"}, "speaker": {"entity": "   "}}',
+     "1: 'speaker.entity' must be a string with text in it, got '   '"),
+    ('{"doc_id": "doc-1", "claim": {"quote": "x"}, "targets": [{"quote": "West", "entity": "\\u3000\\n"}]}',
+     "1: 'targets[0].entity' must be a string with text in it, got '\\u3000\\n'"),
+    ('{"doc_id": "doc-1", "claim": {"quote": "x"}, "speaker": {"entity": 7}}',
+     "1: 'speaker.entity' must be a string with text in it, got 7"),
+    ('{"doc_id": "doc-1", "claim": {"quote": "\\u0085\\u001c"}}',
+     "1: 'claim.quote' must be a string with text in it, got '\\x85\\x1c'"),
     ('{"doc_id": "doc-1", "claim": {"quote": "x"}, "targets": [{"entity": "A", "stance": ""}]}',
      "1: targets[0].stance: failed check isin"),
     ('{"doc_id": "doc-1", "claim": {"start": 0, "end": 6}, "targets": [{"start": 30, "end": 40}]}',
@@ -270,6 +280,47 @@ def test_the_json_schema_refuses_what_the_loader_refuses(line: str, message: str
     assert not schema_accepts(json.loads(line)), message
 
 
+# Characters where ECMAScript's \\s and Python's differ, and others on either side of the line: True when the loader
+# reads the character as text (not str.isspace()).
+CHARACTERS = [("x", True), ("\U0001f600", True), (" ", False), ("\t", False), ("\r", False), ("\x0b", False),
+              ("\x1c", False), ("\x1f", False), ("\x85", False), ("\xa0", False), ("\u1680", False),
+              ("\u2000", False), ("\u200a", False), ("\u2028", False), ("\u2029", False), ("\u202f", False),
+              ("\u205f", False), ("\u3000", False), ("\ufeff", True), ("\u200b", True), ("\u180e", True),
+              ("\u00ad", True), ("\x00", True)]
+
+
+def _with_character(character: str) -> list[dict[str, Any]]:
+    """Records whose quote, or entity, is the character alone or between spaces."""
+    return [{"doc_id": "doc-1", "claim": {"quote": quote}} for quote in (character, f" {character}\n")] + \
+        [{"doc_id": "doc-1", "claim": {"quote": "x"}, "speaker": {"entity": entity}}
+         for entity in (character, f"\t{character} ")]
+
+
+@pytest.mark.parametrize(("character", "text"), CHARACTERS, ids=[f"U+{ord(c):04X}" for c, _ in CHARACTERS])
+def test_the_loader_and_the_json_schema_agree_on_what_is_white_space(tmp_path: Path, character: str,
+                                                                       text: bool) -> None:
+    assert character.isspace() is not text
+    for record in _with_character(character):
+        assert (loader_accepts(tmp_path, record), schema_accepts(record)) == (text, text), record
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node, for ECMAScript's regular expressions")
+def test_ecmascript_reads_the_pattern_of_the_json_schema_as_python_does() -> None:
+    """JSON Schema's patterns are ECMAScript regular expressions: the published one finds text in the same
+    strings in node (with and without the u flag) as in Python's re, over every code point of the BMP but the
+    surrogates and, beyond it, a few."""
+    pattern = json_schema()["$defs"]["claim"]["properties"]["quote"]["pattern"]
+    codes = [*range(0xD800), *range(0xE000, 0x10000), 0x10000, 0x1F600, 0x10FFFF]
+    script = ("const [pattern, codes] = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+              "for (const flags of ['', 'u']) { const re = new RegExp(pattern, flags);"
+              "process.stdout.write(codes.map(c => re.test(String.fromCodePoint(c)) ? '1' : '0').join('') + '\\n'); }")
+    result = subprocess.run(["node", "-e", script], input=json.dumps([pattern, codes]), capture_output=True,
+                            text=True, check=True)
+    in_python = "".join("1" if re.search(pattern, chr(code)) else "0" for code in codes)
+    assert in_python == "".join("0" if chr(code).isspace() else "1" for code in codes)
+    assert result.stdout.split() == [in_python, in_python]
+
+
 def _integral(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
 
@@ -291,8 +342,9 @@ def _valid_mention(role: str) -> st.SearchStrategy[dict[str, Any]]:
 _FLAWS: dict[str, list[Any]] = {  # per key, values to put in its place (None: the key set to null)
     "doc_id": [None, "", 5], "quote_type": [None, "", "reported", 1], "targets": [None, "x", [None], [{}]],
     "claim": [None, [0, 6], "x", {}], "speaker": [None, "x", {}], "cue": [None, {}],
-    "start": [None, -1, 0.5, 2.0, "0", True], "end": [None, 5.5, 9.0, "9"], "quote": [None, "", " ", 1],
-    "prefix": [None, "", 1], "suffix": [None, 1], "entity": [None, "", 1], "stance": [None, "", "hates", 1],
+    "start": [None, -1, 0.5, 2.0, "0", True], "end": [None, 5.5, 9.0, "9"],
+    "quote": [None, "", " ", 1, "\ufeff", "\x1c", "\x85"], "prefix": [None, "", 1], "suffix": [None, 1],
+    "entity": [None, "", " ", 1, "\ufeff", "\x1f"], "stance": [None, "", "hates", 1],
     "other": [None, 1],
 }
 RECORD_FIELDS = ["doc_id", "claim", "speaker", "cue", "targets", "quote_type", "other"]

@@ -430,8 +430,9 @@ def extract_command(
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file; default: stdout.")] = None,
     output_format: Annotated[PredictionFormat, typer.Option(
         "--format", "-f", help="records: claimset predictions with code-point offsets (JSON Lines, or Parquet for a "
-        ".parquet --out); quotes: the same with every span as its quote (prefix and suffix where the quote occurs "
-        "more than once); labelstudio: a JSON list of Label Studio predictions for 'claimset push --predictions'.")
+        ".parquet --out); quotes: the same with every span as its quote, with as much prefix and suffix as "
+        "it takes to find its place again (offsets for a span of white space only); labelstudio: "
+        "a JSON list of Label Studio predictions for 'claimset push --predictions'.")
     ] = PredictionFormat.records,
     scheme: ProjectSchemeOption = None,
 ) -> None:

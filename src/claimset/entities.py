@@ -8,7 +8,8 @@ seed article). Names are compared after :func:`normalise_name`.
 :meth:`AliasTable.resolve` looks a name up: the canonical name of exactly one entity wins; else the
 mention text of exactly one entity; a name that is the canonical name, or else a mention text, of
 several entities is ambiguous and matches none of them (the gold itself cannot tell which is meant);
-anything else is unknown.
+anything else is unknown. A name that normalises to nothing ("?", "...", "!!!") names no entity: it
+resolves unknown, and a gold entity or mention whose name does is left out of the table.
 """
 
 from __future__ import annotations
@@ -48,11 +49,15 @@ class AliasTable:
     mentions: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, entity: str, mention_text: str) -> None:
-        self.canonical.setdefault(normalise_name(entity), set()).add(entity)
-        self.mentions.setdefault(normalise_name(mention_text), set()).add(entity)
+        for table, name in ((self.canonical, entity), (self.mentions, mention_text)):
+            key = normalise_name(name)
+            if key:
+                table.setdefault(key, set()).add(entity)
 
     def resolve(self, name: str) -> Resolution:
         key = normalise_name(name)
+        if not key:
+            return Resolution(EntityMatch.UNKNOWN)
         for how, table in ((EntityMatch.CANONICAL, self.canonical), (EntityMatch.ALIAS, self.mentions)):
             entities = table.get(key, set())
             if len(entities) == 1:

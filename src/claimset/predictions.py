@@ -26,7 +26,9 @@ that cannot be anchored is not a problem with the file, and is reported by ``cla
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -42,7 +44,7 @@ from pandera.typing import Series
 
 from claimset.codes import Anchoring
 from claimset.errors import LONE_SURROGATE, ClaimsetError, json_problem
-from claimset.quotes import DocumentQuotes
+from claimset.quotes import DocumentQuotes, has_text
 from claimset.reader import has_lone_surrogate
 from claimset.scheme import Scheme, default_scheme
 from claimset.tables import atomic_path
@@ -221,9 +223,10 @@ def _mention(value: Any, role: str, path: str, where: str) -> dict[str, Any]:
         _check_offsets(mention, f"{where}: '{path}")
     else:
         _check_quote(mention, f"{where}: '{path}")
-    for key in ("entity", "stance"):
-        if key in mention and not isinstance(mention[key], str):
-            raise ClaimsetError(f"{where}: '{path}.{key}' must be a string, got {mention[key]!r}")
+    if "entity" in mention and not (isinstance(mention["entity"], str) and has_text(mention["entity"])):
+        raise ClaimsetError(f"{where}: '{path}.entity' must be a string with text in it, got {mention['entity']!r}")
+    if "stance" in mention and not isinstance(mention["stance"], str):
+        raise ClaimsetError(f"{where}: '{path}.stance' must be a string, got {mention['stance']!r}")
     if not offsets and "quote" not in mention and not (role in ENTITY_ONLY and "entity" in mention):
         alone = ", a quote, or an entity" if role in ENTITY_ONLY else " or a quote"
         raise ClaimsetError(f"{where}: '{path}' needs start and end{alone}")
@@ -248,7 +251,7 @@ def _check_quote(mention: Mapping[str, Any], where: str) -> None:
     for key in ("prefix", "suffix"):
         if key in mention and "quote" not in mention:
             raise ClaimsetError(f"{where}.{key}' is only allowed with a quote")
-    if "quote" in mention and (not isinstance(mention["quote"], str) or not mention["quote"].strip()):
+    if "quote" in mention and not (isinstance(mention["quote"], str) and has_text(mention["quote"])):
         raise ClaimsetError(f"{where}.quote' must be a string with text in it, got {mention['quote']!r}")
     for key in ("prefix", "suffix"):
         if key in mention and not isinstance(mention[key], str):
@@ -406,6 +409,25 @@ INT64_MAX = 2**63 - 1
 _NULL = {"type": "null"}
 
 
+@functools.cache
+def has_text_pattern() -> str:
+    """A regular expression that finds a character in a string exactly when :func:`claimset.quotes.has_text`
+    holds, read the same way by ECMAScript (the regexes of JSON Schema) and Python's :mod:`re`: a class of
+    every character but those :meth:`str.isspace` calls white space, written as ``\\uXXXX`` escapes. (``\\S``
+    would not do: ECMAScript's white space has U+FEFF and lacks U+001C-U+001F and U+0085; Python's the reverse.)
+    """
+    spaces = [code for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+    ranges: list[list[int]] = []
+    for code in spaces:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    assert all(last <= 0xFFFF for _, last in ranges)  # \uXXXX reaches every one of them, in both engines
+    return "[^" + "".join(f"\\u{first:04x}" + (f"-\\u{last:04x}" if last > first else "")
+                          for first, last in ranges) + "]"
+
+
 def _forms(role: str) -> list[dict[str, Any]]:
     """The ways a mention of ``role`` gives its place: offsets, a quote, or (speakers, targets) an entity alone."""
     offsets = {"required": list(OFFSET_KEYS), "properties": {"start": {"type": "integer"}, "end": {"type": "integer"},
@@ -424,13 +446,15 @@ def _mention_schema(role: str, scheme: Scheme) -> dict[str, Any]:
                   "description": "first code point of the span in documents.text"},
         "end": {"type": ["integer", "null"], "minimum": 1, "maximum": INT64_MAX,
                 "description": "one past the last code point (half-open; start < end <= len(text))"},
-        "quote": {"type": ["string", "null"], "pattern": "\\S", "description": "the span's text, instead of offsets"},
+        "quote": {"type": ["string", "null"], "pattern": has_text_pattern(),
+                  "description": "the span's text, instead of offsets; more than white space"},
         "prefix": {"type": ["string", "null"], "description": "text right before the quote, to tell places apart"},
         "suffix": {"type": ["string", "null"], "description": "text right after the quote, to tell places apart"},
     }
     if "entity" in MENTION_KEYS[role]:
-        properties["entity"] = {"type": ["string", "null"], "minLength": 1,
-                                "description": "the canonical name of the entity (or any name of it)"}
+        properties["entity"] = {"type": ["string", "null"], "pattern": has_text_pattern(),
+                                "description": "the canonical name of the entity (or any name of it); more than "
+                                               "white space"}
     if "stance" in MENTION_KEYS[role]:
         properties["stance"] = {"enum": [*scheme.stances, None],
                                 "description": f"the claim's stance toward the target; default {DEFAULT_STANCE}"}

@@ -22,12 +22,12 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from claimset.codes import Anchoring
-from claimset.offsets import quote_selector
+from claimset.offsets import QUOTE_CONTEXT
 
 TYPOGRAPHY = str.maketrans({
     **dict.fromkeys("‘’‚‛′‹›`´", "'"),
@@ -203,33 +203,65 @@ def _after_pieces(text: str, pieces: list[str], position: int) -> int | None:
 # --- writing selectors -----------------------------------------------------------------------------
 
 
-def selector(text: str, start: int, end: int) -> dict[str, str]:
-    """The quote selector of ``text[start:end]``: the quote alone where it occurs once in ``text``, else with the
-    prefix and suffix the gold stores (up to :data:`claimset.offsets.QUOTE_CONTEXT` code points)."""
+def has_text(value: str) -> bool:
+    """Whether ``value`` holds more than white space (:meth:`str.isspace`): what a quote or an entity name needs."""
+    return not value.isspace() and value != ""
+
+
+def _context_lengths(text: str, start: int, end: int) -> Iterator[int]:
+    """0 (no context), then :data:`~claimset.offsets.QUOTE_CONTEXT` code points, doubled until the prefix reaches
+    the start of ``text`` and the suffix its end."""
+    yield 0
+    context = QUOTE_CONTEXT
+    while True:
+        yield context
+        if context >= max(start, len(text) - end):
+            return
+        context *= 2
+
+
+def selector(text: str, start: int, end: int, document: DocumentQuotes | None = None) -> dict[str, Any]:
+    """How to write ``text[start:end]`` so that :meth:`DocumentQuotes.anchor` finds it there again.
+
+    The quote alone where that anchors back to the span; else the quote with the prefix and suffix the gold
+    stores (:data:`~claimset.offsets.QUOTE_CONTEXT` code points), grown by doubling until the span is the only
+    place that agrees (a prefix cut by the start of the text agrees with later copies too: then the suffix
+    tells them apart). Where no quote selector does (a span of white space only, which the loader refuses), its
+    offsets, ``{"start", "end"}``. ``document`` is ``DocumentQuotes(text)``, passed to reuse it across spans.
+    """
     quote = text[start:end]
-    if len(_occurrences(text, quote)) == 1:
-        return {"quote": quote}
-    prefix, suffix = quote_selector(text, start, end)
-    return {"quote": quote, "prefix": prefix, "suffix": suffix}
+    document = document if document is not None else DocumentQuotes(text)
+    if has_text(quote):
+        for context in _context_lengths(text, start, end):
+            written = {"quote": quote}
+            if context:
+                written.update(prefix=text[max(0, start - context):start], suffix=text[end:end + context])
+            found = document.anchor(**written)
+            if found.how is Anchoring.EXACT and (found.start, found.end) == (start, end):
+                return written
+    return {"start": start, "end": end}
 
 
-def _as_quote(text: str, mention: Mapping[str, Any]) -> dict[str, Any]:
+def _as_quote(document: DocumentQuotes, mention: Mapping[str, Any]) -> dict[str, Any]:
     rest = {key: value for key, value in mention.items() if key not in ("start", "end")}
     if "start" not in mention:
         return rest
-    return {**selector(text, int(mention["start"]), int(mention["end"])), **rest}
+    return {**selector(document.text, int(mention["start"]), int(mention["end"]), document), **rest}
 
 
 def quote_records(records: Iterable[Mapping[str, Any]], texts: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Records with offsets rewritten with every span as its quote selector (entities, stances, quote types kept)."""
+    """Records with offsets rewritten with every span as its :func:`selector` (entities, stances, quote types kept):
+    each anchors back to the span it was, so the records score as they did."""
+    documents: dict[str, DocumentQuotes] = {}
     rewritten = []
     for record in records:
-        text = texts[record["doc_id"]]
+        doc_id = record["doc_id"]
+        document = documents.setdefault(doc_id, DocumentQuotes(texts[doc_id]))
         out = dict(record)
         for key in ("claim", "speaker", "cue"):
             if record.get(key):
-                out[key] = _as_quote(text, record[key])
+                out[key] = _as_quote(document, record[key])
         if record.get("targets"):
-            out["targets"] = [_as_quote(text, target) for target in record["targets"]]
+            out["targets"] = [_as_quote(document, target) for target in record["targets"]]
         rewritten.append(out)
     return rewritten
