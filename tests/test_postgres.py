@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from claimset.labelstudio import push
-from lsserver import ScriptServer
+from conftest import running
+from lsserver import ScriptServer, state_folder
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.postgres]
 
@@ -74,3 +75,32 @@ def test_passwords_are_in_no_file_and_no_command_line(pg_server: ScriptServer) -
     assert checked > 100  # the cluster's files, Label Studio's and PostgreSQL's logs
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, timeout=30, check=True).stdout
     assert not any(secret in processes for secret in secrets)
+
+
+def test_an_existing_postgresql_server(label_studio_pg: Any, pg_server: ScriptServer, tmp_path: Path) -> None:
+    """POSTGRE_HOST set: no cluster of the script's own; backup, restore and start use that server.
+
+    The "existing server" is the session's cluster, reached over TCP as the role Label Studio uses,
+    with a database of its own created by the superuser, as an administrator would.
+    """
+    title = f"test existing {uuid.uuid4().hex[:8]}"
+    push(title, SEEDS, client=label_studio_pg.client)
+    database = f"existing_{uuid.uuid4().hex[:8]}"
+    pg_sql(pg_server, f"CREATE DATABASE {database} OWNER labelstudio", database="postgres")
+    existing = {"POSTGRE_HOST": "127.0.0.1", "POSTGRE_PORT": pg_server.env["LABEL_STUDIO_PG_PORT"],
+                "POSTGRE_USER": "labelstudio", "POSTGRE_PASSWORD": pg_server.env["POSTGRE_PASSWORD"]}
+    source = ScriptServer({**pg_server.env, **existing, "POSTGRE_NAME": "labelstudio"})
+    backup = tmp_path / "existing.backup"
+    source.check("backup", str(backup))
+    with state_folder() as state:
+        target = pg_server.elsewhere(state)
+        target = ScriptServer({**target.env, **existing, "POSTGRE_NAME": database})
+        target.check("restore", str(backup))
+        assert "already holds" in target.run("restore", str(backup)).stderr
+        with running(target) as restored:
+            titles = {p.title for p in restored.sdk.projects.list()}
+            assert title in titles and titles == {p.title for p in label_studio_pg.sdk.projects.list()}
+        assert not (state / "postgres").exists()  # no cluster of the script's own
+    assert pg_sql(pg_server, "SELECT count(*) FROM project", database=database) == [str(len(titles))]
+    pg_sql(pg_server, f"DROP DATABASE {database} WITH (FORCE)", database="postgres")
+

@@ -128,3 +128,10 @@ def test_backup_of_nothing_is_an_error(tmp_path: Path) -> None:
     done = script(tmp_path, "backup", str(tmp_path / "b"))
     assert done.returncode == 1 and "no Label Studio database at" in done.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_an_existing_postgresql_needs_its_settings(tmp_path: Path) -> None:
+    done = script(tmp_path, "backup", str(tmp_path / "b"), LABEL_STUDIO_DB="postgres", POSTGRE_HOST="127.0.0.1")
+    assert done.returncode == 1
+    assert done.stderr == ("label-studio: with POSTGRE_HOST set, also set POSTGRE_NAME, POSTGRE_USER and "
+                           "POSTGRE_PASSWORD\n")
