@@ -418,6 +418,7 @@ class Figures:
     per_second: float
     latency_ms: tuple[float, float, float]  # median, 95th percentile, maximum
     pulls_during_load: int
+    partial_pulls: int  # pulls during the load that hold less than the final pull: they saw work in progress
     pull_seconds: tuple[float, float]  # median, maximum
     invalid_pulls: int
     inconsistent_pulls: int
@@ -441,6 +442,7 @@ def figures(load: LoadResult) -> Figures:
         per_second=len(acked) / seconds if seconds else 0.0,
         latency_ms=(statistics.median(latencies) if latencies else 0.0, p95, latencies[-1] if latencies else 0.0),
         pulls_during_load=sum(p.during_load for p in load.pulls),
+        partial_pulls=sum(1 for p in load.pulls if p.during_load and p.counts and p.counts != load.final.counts),
         pull_seconds=(statistics.median(durations), max(durations)),
         invalid_pulls=sum(1 for p in load.pulls if p.returncode != 0 or not p.counts),
         inconsistent_pulls=sum(1 for p in load.pulls if p.problems),
