@@ -75,6 +75,11 @@ def test_passwords_are_in_no_file_and_no_command_line(pg_server: ScriptServer) -
     assert checked > 100  # the cluster's files, Label Studio's and PostgreSQL's logs
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, timeout=30, check=True).stdout
     assert not any(secret in processes for secret in secrets)
+    # PostgreSQL runs with a clean environment: none of the secrets the script was given reach it.
+    postmaster = (pg_server.state / "postgres" / "data" / "postmaster.pid").read_text().splitlines()[0]
+    environment = Path(f"/proc/{postmaster}/environ").read_bytes()
+    assert b"PATH=" in environment
+    assert not any(secret in environment for secret in [*secrets, pg_server.token.encode()])
 
 
 def test_an_existing_postgresql_server(label_studio_pg: Any, pg_server: ScriptServer, tmp_path: Path) -> None:
