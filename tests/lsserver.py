@@ -100,11 +100,12 @@ def server_env(state: Path, db: str, account: ScriptServer | None = None) -> Scr
     """A server on ``db`` with its state in ``state``, on free ports, with a random account (or ``account``'s).
 
     Variables that would point the script or Label Studio elsewhere (``LABEL_STUDIO_*``, ``POSTGRE_*``,
-    libpq's ``PG*``) are not passed on.
+    libpq's ``PG*``) are not passed on, except ``LABEL_STUDIO_PG_BIN`` (which PostgreSQL binaries to use).
     """
     if db not in BACKENDS:
         raise ValueError(f"unknown database backend {db!r}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_", "PG"))}
+    env = {k: v for k, v in os.environ.items()
+           if k == "LABEL_STUDIO_PG_BIN" or not k.startswith(("LABEL_STUDIO_", "POSTGRE_", "PG"))}
     port = free_port()
     env.update({
         "LABEL_STUDIO_DB": db,
