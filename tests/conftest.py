@@ -81,8 +81,12 @@ def _session_server(server: ScriptServer) -> Iterator[LiveLabelStudio]:
         server.start()
         live = connect_to(server)
     except ServerError as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
         server.run("stop", timeout=180)
-        _give_up(f"cannot start Label Studio with scripts/label-studio: {exc}")
+        _give_up(f"cannot start Label Studio with scripts/label-studio: {problem}")
     try:
         yield live
     finally:
