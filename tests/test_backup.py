@@ -117,3 +117,8 @@ def test_a_restored_backup_pulls_the_same_dataset(any_label_studio: LiveLabelStu
             assert new.id > max(project.annotation_ids)
         assert fresh.run("status").returncode == 3
         assert not (state / "postgres" / "data" / "postmaster.pid").exists()  # `stop` stopped PostgreSQL too
+        # A stopped server backs up too (PostgreSQL: its cluster is started for the dump and stopped again).
+        cold = tmp_path / "cold.backup"
+        fresh.check("backup", str(cold))
+        assert cold.read_bytes()[:5] == backup.read_bytes()[:5] and cold.stat().st_size > 10_000
+        assert not (state / "postgres" / "data" / "postmaster.pid").exists()
