@@ -4,11 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: gold test lint check labelstudio browser screenshots clean help scheme predictions-schema
+.PHONY: gold test lint check labelstudio browser postgres screenshots clean help scheme predictions-schema
 
 help:
 	@echo "make gold   - create .venv, import annotations/raw into annotations/annotators, adjudicate into annotations/gold, validate, print stats"
-	@echo "make test   - create .venv with dev extras, install Label Studio and Chromium, run every test"
+	@echo "make test   - create .venv with dev extras, install Label Studio, Chromium and PostgreSQL, run every test"
 	@echo "make lint   - ruff and mypy"
 	@echo "make screenshots - regenerate docs/img/ from a real Label Studio in headless Chromium"
 
@@ -50,7 +50,16 @@ browser:
 		echo "installing Debian's chromium and fonts-noto-color-emoji"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
-test: $(VENV)/.installed-dev labelstudio browser
+# The tests run Label Studio on PostgreSQL too, on a cluster of their own (scripts/label-studio): they need
+# Debian's server binaries, not its service; the package is installed without the default cluster.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql (binaries only: no cluster is created or started)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-common && \
+		sed -i 's/^#* *create_main_cluster *=.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+test: $(VENV)/.installed-dev labelstudio browser postgres
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev

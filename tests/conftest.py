@@ -1,28 +1,30 @@
-"""Shared fixtures. ``label_studio``: one live Label Studio server per test session.
+"""Shared fixtures: live Label Studio servers, one per database backend and test session.
 
-If ``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY`` are set, the tests use that server. Otherwise the
-fixture starts a throw-away server with ``scripts/label-studio start`` on a free port, with a data
-directory under the session's tmp dir and a random admin account and token (passed to the server in
-its environment only), and stops it at the end of the session. When the server cannot be started
-the tests are skipped, or fail under ``CI=true``.
+``label_studio``: Label Studio on SQLite. If ``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY`` are set,
+the tests use that server. Otherwise the fixture starts a throw-away server with
+``scripts/label-studio start`` on a free port, with a data directory under the session's tmp dir and a
+random admin account and token (passed to the server in its environment only), and stops it at the end
+of the session.
+
+``label_studio_pg``: Label Studio on PostgreSQL, always started by ``scripts/label-studio start`` with
+``LABEL_STUDIO_DB=postgres``: the script's own PostgreSQL cluster on another free port, in a state
+folder the ``postgres`` user can reach (a folder of its own under the system's temporary folder, removed
+at the end).
+
+When a server cannot be started the tests that need it are skipped, or fail under ``CI=true``.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "label-studio"
-START_TIMEOUT = 300  # seconds for `scripts/label-studio start`, install excluded
+from lsserver import ScriptServer, ServerError, server_env, state_folder
 
 
 @dataclass
@@ -30,6 +32,7 @@ class LiveLabelStudio:
     url: str
     api_key: str = field(repr=False)
     client: Any = field(repr=False)  # claimset.labelstudio.Client
+    server: ScriptServer | None = None  # None: the server of LABEL_STUDIO_URL, not started here
 
     @property
     def sdk(self) -> Any:
@@ -37,24 +40,62 @@ class LiveLabelStudio:
         return self.client.sdk
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _give_up(message: str) -> None:
+def _give_up(message: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLabelStudio]:
+def _need_sdk() -> None:
     try:
         import label_studio_sdk  # noqa: F401
     except ImportError:
         _give_up("label-studio-sdk is not installed (pip install -e '.[dev]')")
+
+
+def connect_to(server: ScriptServer) -> LiveLabelStudio:
+    """A client for a server started by ``server.start()``, as its admin; :class:`ServerError` if unusable."""
+    from claimset.errors import ClaimsetError
+    from claimset.labelstudio import Connection, connect
+
+    try:
+        client = connect(Connection(server.url, server.token))
+    except ClaimsetError as exc:
+        raise ServerError(f"Label Studio ({server.db}) started but is not usable: {exc}") from None
+    return LiveLabelStudio(server.url, server.token, client, server)
+
+
+@contextmanager
+def running(server: ScriptServer) -> Iterator[LiveLabelStudio]:
+    """Start ``server`` and yield a client; stop it (and its PostgreSQL) afterwards, also after a failed start."""
+    try:
+        server.start()
+        yield connect_to(server)
+    finally:
+        server.run("stop", timeout=180)
+
+
+@contextmanager
+def _session_server(server: ScriptServer) -> Iterator[LiveLabelStudio]:
+    try:
+        server.start()
+        live = connect_to(server)
+    except ServerError as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        server.run("stop", timeout=180)
+        _give_up(f"cannot start Label Studio with scripts/label-studio: {problem}")
+    try:
+        yield live
+    finally:
+        server.run("stop", timeout=180)
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLabelStudio]:
+    _need_sdk()
     from claimset.errors import ClaimsetError
     from claimset.labelstudio import Connection, connect
 
@@ -67,35 +108,19 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLabel
             _give_up(f"Label Studio from LABEL_STUDIO_URL: {exc}")
         yield LiveLabelStudio(url, key, client)
         return
+    with _session_server(server_env(tmp_path_factory.mktemp("labelstudio"), "sqlite")) as live:
+        yield live
 
-    state = tmp_path_factory.mktemp("labelstudio")
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")},
-        "LABEL_STUDIO_PORT": str(port),
-        "LABEL_STUDIO_DATA_DIR": str(state / "data"),
-        "LABEL_STUDIO_USERNAME": f"admin-{secrets.token_hex(4)}@claimset.test",
-        "LABEL_STUDIO_PASSWORD": secrets.token_urlsafe(18),
-        "LABEL_STUDIO_USER_TOKEN": secrets.token_hex(20),
-        "LABEL_STUDIO_START_TIMEOUT": "240",
-    }
-    try:
-        started = subprocess.run(
-            [str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=START_TIMEOUT + 600
-        )
-    except subprocess.TimeoutExpired:
-        started = None
-    try:
-        if started is None or started.returncode != 0:
-            output = "" if started is None else (started.stderr or started.stdout)
-            tail = " | ".join(output.strip().splitlines()[-5:])
-            _give_up(f"cannot start Label Studio with scripts/label-studio: {tail or 'timed out'}")
-        url = f"http://127.0.0.1:{port}"
-        token = env["LABEL_STUDIO_USER_TOKEN"]
-        try:
-            client = connect(Connection(url, token))
-        except ClaimsetError as exc:
-            _give_up(f"Label Studio started but is not usable: {exc}")
-        yield LiveLabelStudio(url, token, client)
-    finally:
-        subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
+
+@pytest.fixture(scope="session")
+def label_studio_pg() -> Iterator[LiveLabelStudio]:
+    _need_sdk()
+    with state_folder("claimset-pg-") as state, _session_server(server_env(state, "postgres")) as live:
+        yield live
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def any_label_studio(request: pytest.FixtureRequest) -> LiveLabelStudio:
+    """Each backend's session server in turn (tests parametrised over the database)."""
+    live: LiveLabelStudio = request.getfixturevalue("label_studio" if request.param == "sqlite" else "label_studio_pg")
+    return live
