@@ -137,12 +137,17 @@ def test_readme_quotes_the_ratios_in_performance_md() -> None:
     root = Path(__file__).resolve().parents[1]
     perf = (root / "docs" / "performance.md").read_text(encoding="utf-8")
     readme = (root / "README.md").read_text(encoding="utf-8").split("## Performance")[1].split("\n## ")[0]
-    ratio = re.search(r"ours ÷ converter: \*\*([\d.]+)\*\*", perf)
-    rss = re.search(r"peak RSS of ours: ([\d,]+) MB", perf)
+    for workload in ("unicode", "ascii"):
+        ratio = re.search(rf"ours ÷ converter \({workload}\): \*\*([\d.]+)\*\*", perf)
+        rss = re.search(rf"peak RSS of ours \({workload}\): ([\d,]+) MB", perf)
+        assert ratio and rss, workload
+        assert f"**{ratio.group(1)}×** the converter ({workload})" in readme
+        assert f"**{rss.group(1)} MB** ({workload})" in readme
+    slope = re.search(r"memory slope: (-?[\d,.]+) MB per 1,000 tasks; peak RSS ([+-][\d.]+%) from ([\d,]+) to ([\d,]+)",
+                      perf)
     scoring = re.search(r"claimset ÷ nervaluate \(scoring time\): (\d+(?:\.\d+)?)", perf)
-    assert ratio and rss and scoring
-    assert f"**{ratio.group(1)}×** the converter" in readme
-    assert f"**{rss.group(1)} MB**" in readme
+    assert slope and scoring
+    assert f"**{slope.group(1)} MB per 1,000 tasks**" in readme and f"**{slope.group(2)}**" in readme
     assert f"**{scoring.group(1)}×** nervaluate" in readme
 
 
