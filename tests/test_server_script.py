@@ -116,13 +116,60 @@ def test_restore_refuses_what_does_not_fit(tmp_path: Path, content: bytes, env: 
     assert not (tmp_path / "state").exists()  # nothing made, no cluster started
 
 
+def _stand_in(*args: str) -> subprocess.Popen[bytes]:
+    """A sleeping process whose command line holds ``args`` (as a Label Studio's would)."""
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args])
+
+
 def test_restore_refuses_while_label_studio_runs(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "label-studio.pid").write_text(f"{os.getpid()}\n")  # a live process
+    server = _stand_in("label-studio", "start", "--data-dir", str(tmp_path / "state" / "data"))
+    try:
+        (tmp_path / "state" / "label-studio.pid").write_text(f"{server.pid}\n")
+        backup = sqlite_file(tmp_path / "backup", 1)
+        done = script(tmp_path, "restore", str(backup))
+        assert done.returncode == 1 and "Label Studio is running" in done.stderr
+        assert not (tmp_path / "state" / "data").exists()
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.mark.parametrize("pid", ["other", "0", "-1"])
+def test_stop_never_signals_a_process_it_did_not_start(tmp_path: Path, pid: str) -> None:
+    """A stale pid file whose number belongs to another process (or 0, -1): stop and status leave it alone."""
+    (tmp_path / "state").mkdir()
+    other = _stand_in("not-the-server")
+    try:
+        (tmp_path / "state" / "label-studio.pid").write_text(f"{other.pid if pid == 'other' else pid}\n")
+        status = script(tmp_path, "status")
+        assert status.returncode != 0 and "running" not in status.stdout.replace("not running", "")
+        script(tmp_path, "stop")
+        assert other.poll() is None  # still alive
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.parametrize("target", ["folder", "folder/", "fifo"])
+def test_backup_refuses_a_target_that_is_not_a_file(tmp_path: Path, target: str) -> None:
+    database = tmp_path / "state" / "data" / "label_studio.sqlite3"
+    database.parent.mkdir(parents=True)
+    sqlite_file(database, 1)
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    done = script(tmp_path, "backup", str(tmp_path / target) + ("/" if target.endswith("/") else ""))
+    assert done.returncode == 1 and ("is a folder" in done.stderr or "not a regular file" in done.stderr)
+    assert (tmp_path / "fifo").is_fifo() and list((tmp_path / "folder").iterdir()) == []
+
+
+def test_restored_data_folder_is_the_owners_only(tmp_path: Path) -> None:
     backup = sqlite_file(tmp_path / "backup", 1)
     done = script(tmp_path, "restore", str(backup))
-    assert done.returncode == 1 and "Label Studio is running" in done.stderr
-    assert not (tmp_path / "state" / "data").exists()
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "state" / "data").stat().st_mode & 0o077 == 0
 
 
 def test_backup_of_nothing_is_an_error(tmp_path: Path) -> None:
