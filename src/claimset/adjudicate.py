@@ -136,6 +136,7 @@ class AdjudicationResult:
     corpus: Corpus | None = field(default=None, repr=False, compare=False)  # what was adjudicated
     report: ValidationReport | None = field(default=None, repr=False, compare=False)  # of the adjudicated folder
     replaced: bool = True  # False: the adjudicated folder failed validation and out_dir was left as it was
+    claims: int = 0  # rows of the adjudicated folder's claims.parquet
 
     def review_tasks(self) -> list[dict[str, Any]]:
         """The review list as Label Studio tasks (see :func:`review_to_labelstudio`)."""
@@ -317,13 +318,14 @@ def adjudicate(dataset_dir: Path, out_dir: Path, scheme_file: Path | None = None
             result.review += document.by_majority(out)
             result.majority.append(doc_id)
     result.spans, result.relations = len(out.spans), len(out.relations)
-    result.report, result.replaced = _write(corpus, out, result.review, out_dir, seeds=seeds, validate=validate,
-                                            allow_invalid=allow_invalid, croissant=croissant)
+    result.report, result.replaced, result.claims = _write(corpus, out, result.review, out_dir, seeds=seeds,
+                                                           validate=validate, allow_invalid=allow_invalid,
+                                                           croissant=croissant)
     return result
 
 
 def _write(corpus: Corpus, out: _Output, review: list[ReviewItem], out_dir: Path, *, seeds: Sequence[Document],
-           validate: bool, allow_invalid: bool, croissant: bool) -> tuple[ValidationReport | None, bool]:
+           validate: bool, allow_invalid: bool, croissant: bool) -> tuple[ValidationReport | None, bool, int]:
     tables = {
         "documents": corpus.documents,
         "annotations": pa.Table.from_pylist(out.annotations, schema=ANNOTATIONS),
@@ -349,7 +351,7 @@ def _write(corpus: Corpus, out: _Output, review: list[ReviewItem], out_dir: Path
                                 allow_invalid=allow_invalid, croissant=croissant)
     except OSError as exc:
         raise ClaimsetError(f"{out_dir}: cannot write the adjudicated tables: {exc.strerror}") from exc
-    return written.report, written.replaced
+    return written.report, written.replaced, written.claims
 
 
 # --- review tasks for Label Studio ----------------------------------------------------------------------

@@ -65,8 +65,8 @@ def build(raw_dir: Path, gold_dir: Path, seeds_dir: Path, scheme: Scheme, *, cro
         adjudicated = adjudicate(annotators_dir, gold_dir, seeds=seeds, allow_invalid=allow_invalid,
                                  croissant=croissant)
     assert adjudicated.report is not None
-    claims = load(gold_dir).table("claims").num_rows if adjudicated.replaced else 0
-    return BuildResult(names, imported.summary, adjudicated.report, claims, adjudicated.replaced, adjudicated)
+    return BuildResult(names, imported.summary, adjudicated.report, adjudicated.claims, adjudicated.replaced,
+                       adjudicated)
 
 
 @dataclass
