@@ -13,9 +13,14 @@ the tails of the scheme's stance relations, sorted by ``(start, end, stance, spa
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import TracebackType
+
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
 from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, Scheme
@@ -57,6 +62,8 @@ INPUTS: dict[str, tuple[str, ...]] = {
 
 
 CLAIMS_PER_STEP = 20_000  # claims derived at once: the joins' memory stays bounded however large the dataset
+CLAIMS_ROW_GROUP = 65_536  # rows of a row group of claims.parquet, each written from one chunk
+SORT_KEYS = [("doc_id", "ascending"), ("start", "ascending"), ("end", "ascending"), ("claim_id", "ascending")]
 
 
 def derive_claims(documents: pa.Table, annotations: pa.Table, spans: pa.Table, relations: pa.Table,
@@ -66,56 +73,121 @@ def derive_claims(documents: pa.Table, annotations: pa.Table, spans: pa.Table, r
     Columnar (Arrow joins and grouped aggregations), so it costs little next to an import, and done
     :data:`CLAIMS_PER_STEP` claims at a time, each step joining only their relations and tails.
     """
-    submitted = annotations.filter(pc.equal(annotations[AnnotationsModel.status], "submitted")).select(
+    submitted = submitted_annotations(annotations)
+    return claims_of(mentions_of(spans, submitted), relations, submitted, documents, scheme)
+
+
+def submitted_annotations(annotations: pa.Table) -> pa.Table:
+    """annotation_id and annotator of the submitted annotations."""
+    return annotations.filter(pc.equal(annotations[AnnotationsModel.status], "submitted")).select(
         [AnnotationsModel.annotation_id, AnnotationsModel.annotator])
+
+
+def mentions_of(spans: pa.Table, submitted: pa.Table) -> pa.Table:
+    """The spans of the submitted annotations, with the columns the claims table takes from them."""
     mentions = spans.select([SpansModel.span_id, SpansModel.annotation_id, SpansModel.doc_id, SpansModel.label,
                              SpansModel.start, SpansModel.end, SpansModel.text, SpansModel.quote_type,
                              SpansModel.entity])
-    mentions = mentions.filter(pc.is_in(mentions[SpansModel.annotation_id], submitted[AnnotationsModel.annotation_id]))
+    return mentions.filter(pc.is_in(mentions[SpansModel.annotation_id], submitted[AnnotationsModel.annotation_id]))
+
+
+def claims_of(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,
+              scheme: Scheme, lookups: bool | None = None) -> pa.Table:
+    """The claims among ``mentions``, sorted; ``relations`` and ``mentions`` must hold their relations and tails.
+
+    Called on whole tables, or on one bucket of :mod:`claimset.partition` at a time (a bucket holds
+    its claims' relations and, in a valid dataset, their tails). Where span ids, annotation ids and
+    doc_ids are unique, as in every valid dataset, the joins are lookups (:func:`_join`); ``lookups``
+    says whether they are (:func:`unique`), if the caller knows.
+    """
+    documents = documents.select([DocumentsModel.doc_id, DocumentsModel.published])
+    if lookups is None:
+        lookups = unique(mentions[SpansModel.span_id], submitted[AnnotationsModel.annotation_id],
+                         documents[DocumentsModel.doc_id])
     claims = mentions.filter(pc.equal(mentions[SpansModel.label], scheme.claim_label)).drop_columns(
         [SpansModel.label]).rename_columns({SpansModel.span_id: "claim_id"})
-    claims = claims.join(submitted, AnnotationsModel.annotation_id)
-    claims = claims.join(documents.select([DocumentsModel.doc_id, DocumentsModel.published]), SpansModel.doc_id)
-    steps = [_with_roles(claims.slice(start, CLAIMS_PER_STEP), mentions, relations, scheme)
+    claims = _join(claims, submitted, AnnotationsModel.annotation_id, lookups=lookups)
+    claims = _join(claims, documents, SpansModel.doc_id, lookups=lookups)
+    steps = [_with_roles(claims.slice(start, CLAIMS_PER_STEP), mentions, relations, scheme, lookups)
              for start in range(0, claims.num_rows, CLAIMS_PER_STEP)]
     derived = pa.concat_tables(steps) if steps else CLAIMS.empty_table()
-    return derived.sort_by([("doc_id", "ascending"), ("start", "ascending"), ("end", "ascending"),
-                            ("claim_id", "ascending")])
+    return derived.sort_by(SORT_KEYS)
 
 
-def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, scheme: Scheme) -> pa.Table:
+def unique(*columns: pa.ChunkedArray) -> bool:
+    """Does each column hold each value at most once (a null counting as a value)?"""
+    return all(len(column) < 2 or bool(_run_starts(column.take(pc.sort_indices(column)))[1:].all())
+               for column in columns)
+
+
+def _join(left: pa.Table, right: pa.Table, key: str, right_key: str | None = None, *, inner: bool = False,
+          lookups: bool) -> pa.Table:
+    """``left.join(right, ...)`` (left outer, or inner); with ``lookups``, the keys of ``right`` being unique, as
+    a lookup of each left row's key: the same rows, without a hash join's set-up (a null key matches nothing)."""
+    if not lookups:
+        return left.join(right, key, right_key, join_type="inner" if inner else "left outer")
+    right_key = right_key or key
+    where = pc.index_in(left[key], value_set=right[right_key], skip_nulls=True)
+    if inner:
+        found = pc.is_valid(where)
+        left, where = left.filter(found), pc.drop_null(where)
+    others = right.drop_columns([right_key]).take(where)
+    for name in others.column_names:
+        left = left.append_column(others.field(name), others[name])
+    return left
+
+
+def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, scheme: Scheme,
+                lookups: bool) -> pa.Table:
     """These claims with their speaker, cue and targets: the claims table's rows, in no particular order."""
     relations = relations.filter(pc.is_in(relations[RelationsModel.head_span_id], claims["claim_id"])).select(
         [RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type])
     ends = mentions.filter(pc.is_in(mentions[SpansModel.span_id], relations[RelationsModel.tail_span_id]))
-    tails = relations.join(ends.select(list(_MENTION_COLUMNS)), RelationsModel.tail_span_id, SpansModel.span_id,
-                           join_type="inner").rename_columns({RelationsModel.tail_span_id: SpansModel.span_id})
+    tails = _join(relations, ends.select(list(_MENTION_COLUMNS)), RelationsModel.tail_span_id, SpansModel.span_id,
+                  inner=True, lookups=lookups).rename_columns({RelationsModel.tail_span_id: SpansModel.span_id})
     for role, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
-        claims = claims.join(_first_tail(tails, relation, role), "claim_id", join_type="left outer")
+        claims = _join(claims, _first_tail(tails, relation, role, lookups), "claim_id", lookups=lookups)
     targeted, target_lists = _targets(tails, scheme.stances)  # Arrow joins carry no list columns: join a row number
-    claims = claims.join(pa.table({"claim_id": targeted, "target_row": pa.array(range(len(targeted)), pa.int64())}),
-                         "claim_id", join_type="left outer")
-    targets = target_lists.take(claims["target_row"]).fill_null(pa.scalar([], type=CLAIMS.field("targets").type))
+    claims = _join(claims, pa.table({"claim_id": targeted, "target_row": pa.array(range(len(targeted)), pa.int64())}),
+                   "claim_id", lookups=lookups)
+    targets = target_lists.take(pc.fill_null(claims["target_row"], len(targeted)))  # the last list is empty
     return pa.table([targets if name == "targets" else claims[name] for name in CLAIMS.names], schema=CLAIMS)
 
 
-def _first_tail(tails: pa.Table, relation: str, role: str) -> pa.Table:
+def _first_tail(tails: pa.Table, relation: str, role: str, lookups: bool) -> pa.Table:
     """claim_id -> the ``relation`` tail with the smallest (start, end, span_id), columns prefixed by ``role``."""
     found = tails.filter(pc.equal(tails[RelationsModel.type], relation)).sort_by(
         [(RelationsModel.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
          ("span_id", "ascending")])
-    whole_row = pc.ScalarAggregateOptions(skip_nulls=False)  # "first" skips nulls by default: columns would mix rows
-    firsts = found.group_by(RelationsModel.head_span_id, use_threads=False).aggregate(
-        [(column, "first", whole_row) for column in _MENTION_COLUMNS])
     names = {RelationsModel.head_span_id: "claim_id", **{f"{column}_first": f"{role}_{column}"
                                                         for column in _MENTION_COLUMNS}}
+    if lookups:  # the first row of each claim's run of rows
+        firsts = found.take(pa.array(np.flatnonzero(_run_starts(found[RelationsModel.head_span_id])))).select(
+            [RelationsModel.head_span_id, *_MENTION_COLUMNS]).rename_columns(
+            [RelationsModel.head_span_id, *(f"{column}_first" for column in _MENTION_COLUMNS)])
+    else:
+        whole_row = pc.ScalarAggregateOptions(skip_nulls=False)  # "first" skips nulls by default: rows would mix
+        firsts = found.group_by(RelationsModel.head_span_id, use_threads=False).aggregate(
+            [(column, "first", whole_row) for column in _MENTION_COLUMNS])
     columns = ["claim_id", *(f"{role}_{column}" for column in _MENTION_COLUMNS if role == "speaker" or
                              column != "entity")]
-    return firsts.rename_columns(names).select(columns)
+    return firsts.rename_columns([names.get(name, name) for name in firsts.column_names]).select(columns)
+
+
+def _run_starts(values: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """For sorted ``values``: True where a run of equal values starts (a null equals a null)."""
+    column = values.combine_chunks()
+    starts = np.ones(len(column), dtype=bool)
+    if len(column) > 1:
+        same = pc.fill_null(pc.equal(column.slice(1), column.slice(0, len(column) - 1)), False)
+        both_null = pc.and_(pc.is_null(column.slice(1)), pc.is_null(column.slice(0, len(column) - 1)))
+        starts[1:] = ~np.asarray(pc.or_(same, both_null).to_numpy(zero_copy_only=False), dtype=bool)
+    return starts
 
 
 def _targets(tails: pa.Table, stances: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
-    """Claim ids, and for each its list of targets (a struct per stance relation) by (start, end, stance, span_id)."""
+    """Claim ids, and for each its list of targets (a struct per stance relation) by (start, end, stance, span_id),
+    then one empty list more."""
     found = tails.filter(pc.is_in(tails[RelationsModel.type], pa.array(stances))).sort_by(
         [(RelationsModel.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
          (RelationsModel.type, "ascending"), ("span_id", "ascending")])
@@ -125,6 +197,60 @@ def _targets(tails: pa.Table, stances: tuple[str, ...]) -> tuple[pa.Array, pa.Ar
     # ``found`` is sorted by claim: each claim's targets are one run of rows, its list one slice of them
     changes = pc.not_equal(heads.slice(1), heads.slice(0, max(len(heads) - 1, 0))).to_numpy(zero_copy_only=False)
     starts = np.concatenate([[0], np.flatnonzero(changes) + 1]) if len(heads) else np.array([], dtype=np.int64)
-    offsets = pa.array(np.append(starts, len(heads)).astype(np.int32))
-    return (heads.take(pa.array(starts, type=pa.int64())),
+    offsets = pa.array(np.append(starts, [len(heads), len(heads)]).astype(np.int32))
+    return (heads.take(pa.array(starts, type=pa.int64())),  # each claim's list, then an empty one
             pa.ListArray.from_arrays(offsets, structs, type=CLAIMS.field("targets").type))
+
+
+class ClaimsWriter:
+    """``claims.parquet`` written as the claims come, in row groups of :data:`CLAIMS_ROW_GROUP` rows.
+
+    Each row group is written from one contiguous chunk, so the file's bytes depend on the rows alone
+    (not on how they came); up to :data:`CLAIMS_ROW_GROUP` rows, they are those of
+    :func:`claimset.tables.write_table` on the whole table.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.rows = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> ClaimsWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        elif self.writer is not None:
+            self.writer.close()
+
+    def add(self, claims: pa.Table) -> None:
+        """Append ``claims`` (rows in the table's order)."""
+        self.pending.append(claims)
+        self.pending_rows += claims.num_rows
+        if self.pending_rows >= CLAIMS_ROW_GROUP:
+            self._flush(whole_groups=True)
+
+    def _flush(self, whole_groups: bool) -> None:
+        table = pa.concat_tables(self.pending).combine_chunks() if self.pending else CLAIMS.empty_table()
+        cut = (table.num_rows // CLAIMS_ROW_GROUP) * CLAIMS_ROW_GROUP if whole_groups else table.num_rows
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, CLAIMS, compression="zstd", write_statistics=True)
+        for start in range(0, cut, CLAIMS_ROW_GROUP):
+            self.writer.write_table(table.slice(start, min(CLAIMS_ROW_GROUP, cut - start)))
+        self.rows += cut
+        rest = table.slice(cut)
+        self.pending, self.pending_rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+
+    def close(self) -> None:
+        if self.writer is None and self.pending_rows == 0:  # no claims: the empty table, as write_table writes it
+            pq.write_table(CLAIMS.empty_table().sort_by(SORT_KEYS), self.path, compression="zstd",
+                           write_statistics=True)
+            return
+        if self.pending_rows:
+            self._flush(whole_groups=False)
+        assert self.writer is not None
+        self.writer.close()

@@ -1,0 +1,147 @@
+"""Spans and relations split into buckets of whole annotations, by document range, in a work directory.
+
+What needs a dataset's spans and relations together (the relation checks of
+:mod:`claimset.validate`, the claims of :mod:`claimset.claims`) reads them bucket by bucket, so its
+memory is bounded by a bucket, not by the dataset (see ``docs/scaling.md``).
+
+Where a row goes depends only on the id that row is looked up by, so that every row a lookup could
+find is in the lookup's bucket however the tables were edited:
+
+- a key (``span_id``, ``relation_id``, ``head_span_id``, ``tail_span_id``) belongs to the annotation
+  its text before the first ``:`` names (ids are ``<annotation_id>:...``, see :mod:`claimset.tables`);
+- an annotation belongs to the bucket of its document;
+- documents are cut into :attr:`Layout.count` ranges of doc_id, so buckets read in order give claims
+  in doc_id order.
+
+A key naming no annotation, and a null key, go to bucket 0; a null doc_id to the last bucket. Spans
+are bucketed by ``span_id``, relations by ``head_span_id``: a relation's tail is in its bucket whenever
+the tail belongs to the head's annotation, as it does in a valid dataset.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Array = npt.NDArray[Any]
+SPANS_PER_BUCKET = 131_072  # spans in a bucket, about: what bounds the memory of the bucketed work
+MAX_BUCKETS = 256  # files open at once per spool
+
+
+@contextmanager
+def work_directory(beside: Path) -> Iterator[Path]:
+    """A private directory next to ``beside`` (or in the system's temporary directory), removed afterwards."""
+    try:
+        path = Path(tempfile.mkdtemp(prefix=f".{beside.name}.buckets-", dir=beside.parent))
+    except OSError:  # a read-only parent
+        path = Path(tempfile.mkdtemp(prefix="claimset-buckets-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Layout:
+    """Which bucket a document, an annotation or a key is in."""
+
+    count: int
+    bounds: Array  # object array of doc_ids, sorted: bucket i holds bounds[i-1] <= doc_id < bounds[i]
+    annotation_ids: pa.Array  # int64, the annotations table's ids in row order
+    annotation_keys: pa.Array  # string, str(annotation_id) of the same rows
+    annotation_buckets: Array  # int32, the bucket of each of those rows' documents
+
+    @classmethod
+    def build(cls, doc_ids: pa.Array | None, annotation_ids: pa.Array | None, annotation_docs: pa.Array | None,
+              spans: int) -> Layout:
+        """Buckets of about :data:`SPANS_PER_BUCKET` of ``spans``, cut at documents (no more than there are)."""
+        distinct = _sorted_distinct(doc_ids)
+        count = max(1, min(-(-spans // SPANS_PER_BUCKET), len(distinct), MAX_BUCKETS))
+        bounds = np.array([distinct[(number * len(distinct)) // count] for number in range(1, count)], dtype=object)
+        if annotation_ids is None or annotation_docs is None:
+            annotation_ids, annotation_docs = pa.array([], pa.int64()), pa.array([], pa.string())
+        layout = cls(count, bounds, annotation_ids, pc.cast(annotation_ids, pa.string()), np.zeros(0, np.int32))
+        layout.annotation_buckets = layout.of_docs(annotation_docs)
+        return layout
+
+    def of_docs(self, doc_ids: pa.Array | pa.ChunkedArray) -> Array:
+        """The range bucket of each doc_id; a null one is in the last bucket."""
+        if self.count == 1:
+            return np.zeros(len(doc_ids), np.int32)
+        values = np.asarray(doc_ids.to_numpy(zero_copy_only=False), dtype=object)
+        buckets = np.full(len(values), self.count - 1, np.int32)
+        present = pc.is_valid(doc_ids).to_numpy(zero_copy_only=False)
+        buckets[present] = np.searchsorted(self.bounds, values[present], side="right")
+        return buckets
+
+    def of_annotations(self, annotation_ids: pa.Array | pa.ChunkedArray) -> Array:
+        """The bucket of the (first) annotation with each id; an unknown or null id is in bucket 0."""
+        return self._gather(pc.index_in(annotation_ids, value_set=self.annotation_ids, skip_nulls=True))
+
+    def of_keys(self, keys: pa.Array | pa.ChunkedArray) -> Array:
+        """The bucket of the annotation each key's text before its first ``:`` names; bucket 0 if none."""
+        if self.count == 1:
+            return np.zeros(len(keys), np.int32)
+        owners = pc.list_element(pc.split_pattern(keys, ":", max_splits=1), 0)
+        return self._gather(pc.index_in(owners, value_set=self.annotation_keys, skip_nulls=True))
+
+    def _gather(self, rows: pa.Array | pa.ChunkedArray) -> Array:
+        if self.count == 1:
+            return np.zeros(len(rows), np.int32)
+        where = np.asarray(pc.fill_null(rows, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        buckets = np.zeros(len(where), np.int32)
+        found = where >= 0
+        buckets[found] = self.annotation_buckets[where[found]]
+        return buckets
+
+
+def _sorted_distinct(doc_ids: pa.Array | None) -> list[str]:
+    if doc_ids is None or len(doc_ids) == 0:
+        return []
+    distinct = pc.drop_null(pc.unique(doc_ids))
+    return [str(value) for value in distinct.take(pc.sort_indices(distinct)).to_pylist()]
+
+
+class Spool:
+    """Rows of one table written to a file per bucket (Arrow IPC), then read back bucket by bucket."""
+
+    def __init__(self, directory: Path, name: str, count: int, schema: pa.Schema) -> None:
+        self.paths = [directory / f"{name}-{number:03d}.arrow" for number in range(count)]
+        self.writers: dict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter]] = {}
+        self.schema = schema
+
+    def write(self, table: pa.Table, buckets: Array) -> None:
+        """Append each row of ``table`` to the file of its bucket, keeping the rows' order within a bucket."""
+        order = np.argsort(buckets, kind="stable")
+        ordered = table.take(pa.array(order))
+        edges = np.searchsorted(buckets[order], np.arange(len(self.paths) + 1))
+        for number in np.flatnonzero(np.diff(edges)):
+            self._writer(int(number)).write_table(ordered.slice(edges[number], edges[number + 1] - edges[number]))
+
+    def _writer(self, number: int) -> pa.ipc.RecordBatchStreamWriter:
+        if number not in self.writers:
+            sink = pa.OSFile(str(self.paths[number]), "wb")
+            self.writers[number] = (sink, pa.ipc.new_stream(sink, self.schema))
+        return self.writers[number][1]
+
+    def close(self) -> None:
+        for sink, writer in self.writers.values():
+            writer.close()
+            sink.close()
+
+    def read(self, number: int) -> pa.Table:
+        """The rows of bucket ``number``, in the order written."""
+        if number not in self.writers:
+            return self.schema.empty_table()
+        with pa.OSFile(str(self.paths[number]), "rb") as source:
+            return pa.ipc.open_stream(source).read_all()
