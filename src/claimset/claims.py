@@ -97,92 +97,65 @@ def claims_of(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, docu
 
     Called on whole tables, or on one bucket of :mod:`claimset.partition` at a time (a bucket holds
     its claims' relations and, in a valid dataset, their tails). Where span ids, annotation ids and
-    doc_ids are unique, as in every valid dataset, the joins are lookups (:func:`_join`); ``lookups``
-    says whether they are (:func:`unique`), if the caller knows.
+    doc_ids are unique, as in every valid dataset, by lookups and sorts of row numbers
+    (:func:`_claims_by_lookup`); else by Arrow joins (:func:`_claims_by_join`), which repeat a row per
+    match. ``lookups`` says whether the ids are unique (:func:`unique`), if the caller knows.
     """
     documents = documents.select([DocumentsModel.doc_id, DocumentsModel.published])
     if lookups is None:
         lookups = unique(mentions[SpansModel.span_id], submitted[AnnotationsModel.annotation_id],
                          documents[DocumentsModel.doc_id])
-    claims = mentions.filter(pc.equal(mentions[SpansModel.label], scheme.claim_label)).drop_columns(
-        [SpansModel.label]).rename_columns({SpansModel.span_id: "claim_id"})
-    claims = _join(claims, submitted, AnnotationsModel.annotation_id, lookups=lookups)
-    claims = _join(claims, documents, SpansModel.doc_id, lookups=lookups)
-    steps = [_with_roles(claims.slice(start, CLAIMS_PER_STEP), mentions, relations, scheme, lookups)
-             for start in range(0, claims.num_rows, CLAIMS_PER_STEP)]
-    derived = pa.concat_tables(steps) if steps else CLAIMS.empty_table()
-    return derived.sort_by(SORT_KEYS)
+    derive = _claims_by_lookup if lookups else _claims_by_join
+    return derive(mentions, relations, submitted, documents, scheme).sort_by(SORT_KEYS)
 
 
-def unique(*columns: pa.ChunkedArray) -> bool:
+def unique(*columns: pa.ChunkedArray | pa.Array) -> bool:
     """Does each column hold each value at most once (a null counting as a value)?"""
-    return all(len(column) < 2 or bool(_run_starts(column.take(pc.sort_indices(column)))[1:].all())
+    return all(len(column) < 2 or bool(run_starts(column.take(pc.sort_indices(column)))[1:].all())
                for column in columns)
 
 
-def _join(left: pa.Table, right: pa.Table, key: str, right_key: str | None = None, *, inner: bool = False,
-          lookups: bool) -> pa.Table:
-    """``left.join(right, ...)`` (left outer, or inner); with ``lookups``, the keys of ``right`` being unique, as
-    a lookup of each left row's key: the same rows, without a hash join's set-up (a null key matches nothing)."""
-    if not lookups:
-        return left.join(right, key, right_key, join_type="inner" if inner else "left outer")
-    right_key = right_key or key
-    where = pc.index_in(left[key], value_set=right[right_key], skip_nulls=True)
-    if inner:
-        found = pc.is_valid(where)
-        left, where = left.filter(found), pc.drop_null(where)
-    others = right.drop_columns([right_key]).take(where)
-    for name in others.column_names:
-        left = left.append_column(others.field(name), others[name])
-    return left
+def _claims_by_join(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,
+                    scheme: Scheme) -> pa.Table:
+    """The claims' rows, unsorted, by Arrow joins, :data:`CLAIMS_PER_STEP` claims at a time."""
+    claims = mentions.filter(pc.equal(mentions[SpansModel.label], scheme.claim_label)).drop_columns(
+        [SpansModel.label]).rename_columns({SpansModel.span_id: "claim_id"})
+    claims = claims.join(submitted, AnnotationsModel.annotation_id)
+    claims = claims.join(documents, SpansModel.doc_id)
+    steps = [_with_roles(claims.slice(start, CLAIMS_PER_STEP), mentions, relations, scheme)
+             for start in range(0, claims.num_rows, CLAIMS_PER_STEP)]
+    return pa.concat_tables(steps) if steps else CLAIMS.empty_table()
 
 
-def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, scheme: Scheme,
-                lookups: bool) -> pa.Table:
+def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, scheme: Scheme) -> pa.Table:
     """These claims with their speaker, cue and targets: the claims table's rows, in no particular order."""
     relations = relations.filter(pc.is_in(relations[RelationsModel.head_span_id], claims["claim_id"])).select(
         [RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type])
     ends = mentions.filter(pc.is_in(mentions[SpansModel.span_id], relations[RelationsModel.tail_span_id]))
-    tails = _join(relations, ends.select(list(_MENTION_COLUMNS)), RelationsModel.tail_span_id, SpansModel.span_id,
-                  inner=True, lookups=lookups).rename_columns({RelationsModel.tail_span_id: SpansModel.span_id})
+    tails = relations.join(ends.select(list(_MENTION_COLUMNS)), RelationsModel.tail_span_id, SpansModel.span_id,
+                           join_type="inner").rename_columns({RelationsModel.tail_span_id: SpansModel.span_id})
     for role, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
-        claims = _join(claims, _first_tail(tails, relation, role, lookups), "claim_id", lookups=lookups)
+        claims = claims.join(_first_tail(tails, relation, role), "claim_id", join_type="left outer")
     targeted, target_lists = _targets(tails, scheme.stances)  # Arrow joins carry no list columns: join a row number
-    claims = _join(claims, pa.table({"claim_id": targeted, "target_row": pa.array(range(len(targeted)), pa.int64())}),
-                   "claim_id", lookups=lookups)
+    claims = claims.join(pa.table({"claim_id": targeted, "target_row": pa.array(range(len(targeted)), pa.int64())}),
+                         "claim_id", join_type="left outer")
     targets = target_lists.take(pc.fill_null(claims["target_row"], len(targeted)))  # the last list is empty
     return pa.table([targets if name == "targets" else claims[name] for name in CLAIMS.names], schema=CLAIMS)
 
 
-def _first_tail(tails: pa.Table, relation: str, role: str, lookups: bool) -> pa.Table:
+def _first_tail(tails: pa.Table, relation: str, role: str) -> pa.Table:
     """claim_id -> the ``relation`` tail with the smallest (start, end, span_id), columns prefixed by ``role``."""
     found = tails.filter(pc.equal(tails[RelationsModel.type], relation)).sort_by(
         [(RelationsModel.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
          ("span_id", "ascending")])
+    whole_row = pc.ScalarAggregateOptions(skip_nulls=False)  # "first" skips nulls by default: columns would mix rows
+    firsts = found.group_by(RelationsModel.head_span_id, use_threads=False).aggregate(
+        [(column, "first", whole_row) for column in _MENTION_COLUMNS])
     names = {RelationsModel.head_span_id: "claim_id", **{f"{column}_first": f"{role}_{column}"
                                                         for column in _MENTION_COLUMNS}}
-    if lookups:  # the first row of each claim's run of rows
-        firsts = found.take(pa.array(np.flatnonzero(_run_starts(found[RelationsModel.head_span_id])))).select(
-            [RelationsModel.head_span_id, *_MENTION_COLUMNS]).rename_columns(
-            [RelationsModel.head_span_id, *(f"{column}_first" for column in _MENTION_COLUMNS)])
-    else:
-        whole_row = pc.ScalarAggregateOptions(skip_nulls=False)  # "first" skips nulls by default: rows would mix
-        firsts = found.group_by(RelationsModel.head_span_id, use_threads=False).aggregate(
-            [(column, "first", whole_row) for column in _MENTION_COLUMNS])
     columns = ["claim_id", *(f"{role}_{column}" for column in _MENTION_COLUMNS if role == "speaker" or
                              column != "entity")]
-    return firsts.rename_columns([names.get(name, name) for name in firsts.column_names]).select(columns)
-
-
-def _run_starts(values: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
-    """For sorted ``values``: True where a run of equal values starts (a null equals a null)."""
-    column = values.combine_chunks()
-    starts = np.ones(len(column), dtype=bool)
-    if len(column) > 1:
-        same = pc.fill_null(pc.equal(column.slice(1), column.slice(0, len(column) - 1)), False)
-        both_null = pc.and_(pc.is_null(column.slice(1)), pc.is_null(column.slice(0, len(column) - 1)))
-        starts[1:] = ~np.asarray(pc.or_(same, both_null).to_numpy(zero_copy_only=False), dtype=bool)
-    return starts
+    return firsts.rename_columns(names).select(columns)
 
 
 def _targets(tails: pa.Table, stances: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
@@ -200,6 +173,100 @@ def _targets(tails: pa.Table, stances: tuple[str, ...]) -> tuple[pa.Array, pa.Ar
     offsets = pa.array(np.append(starts, [len(heads), len(heads)]).astype(np.int32))
     return (heads.take(pa.array(starts, type=pa.int64())),  # each claim's list, then an empty one
             pa.ListArray.from_arrays(offsets, structs, type=CLAIMS.field("targets").type))
+
+
+def _claims_by_lookup(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,
+                      scheme: Scheme) -> pa.Table:
+    """The claims' rows, unsorted, where ids are unique: each relation's head and tail looked up by row number,
+    the first tails and the target lists found by sorting row numbers (what :func:`_claims_by_join` gives)."""
+    is_claim = _flags(pc.equal(mentions[SpansModel.label], scheme.claim_label))
+    claim_rows = np.flatnonzero(is_claim)
+    claims = mentions.take(pa.array(claim_rows, pa.int64()))
+    claim_ids = claims[SpansModel.span_id].combine_chunks()
+    heads = _rows(pc.index_in(relations[RelationsModel.head_span_id], value_set=claim_ids, skip_nulls=True))
+    tails = _rows(pc.index_in(relations[RelationsModel.tail_span_id],
+                              value_set=mentions[SpansModel.span_id].combine_chunks(), skip_nulls=True))
+    kinds = relations[RelationsModel.type]
+    linked = (heads >= 0) & (tails >= 0)
+    start, end, span = _mention_order(mentions)
+    columns: dict[str, pa.ChunkedArray | pa.Array] = {
+        "claim_id": claim_ids, **{name: claims[name] for name in (SpansModel.doc_id, SpansModel.annotation_id,
+                                                                  SpansModel.start, SpansModel.end, SpansModel.text,
+                                                                  SpansModel.quote_type)}}
+    columns[AnnotationsModel.annotator] = _looked_up(claims[SpansModel.annotation_id], submitted,
+                                                     AnnotationsModel.annotation_id, AnnotationsModel.annotator)
+    columns[DocumentsModel.published] = _looked_up(claims[SpansModel.doc_id], documents, DocumentsModel.doc_id,
+                                                   DocumentsModel.published)
+    for role, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
+        picked = np.flatnonzero(linked & _flags(pc.equal(kinds, relation)))  # by (start, end, span_id) within a claim
+        keys = [key[tails[picked]] for key in (*start, *end, *span)]
+        ranked = picked[np.lexsort([*reversed(keys), heads[picked]])]
+        first = ranked[run_starts(pa.array(heads[ranked]))]
+        tail_of_claim = np.full(len(claim_rows), -1, dtype=np.int64)
+        tail_of_claim[heads[first]] = tails[first]
+        tail = mentions.take(pa.array(tail_of_claim, mask=tail_of_claim < 0))
+        for name in _MENTION_COLUMNS:
+            if role == "speaker" or name != "entity":
+                columns[f"{role}_{name}"] = tail[name]
+    columns["targets"] = _target_lists(mentions, heads, tails, kinds, linked, (start, end, span), len(claim_rows),
+                                       scheme.stances)
+    return pa.table([columns[name] for name in CLAIMS.names], schema=CLAIMS)
+
+
+def _target_lists(mentions: pa.Table, heads: npt.NDArray[np.int64], tails: npt.NDArray[np.int64],
+                  kinds: pa.ChunkedArray, linked: npt.NDArray[np.bool_],
+                  order: tuple[list[npt.NDArray[np.int64]], ...], claims: int, stances: tuple[str, ...]) -> pa.Array:
+    """Each claim's targets: its stance relations' tails by (start, end, stance, span_id)."""
+    stance_rank = _rows(pc.index_in(kinds, value_set=pa.array(sorted(stances), pa.string()), skip_nulls=True))
+    picked = np.flatnonzero(linked & (stance_rank >= 0))
+    start, end, span = ([key[tails[picked]] for key in keys] for keys in order)
+    keys = [*start, *end, stance_rank[picked], *span]
+    ranked = picked[np.lexsort([*reversed(keys), heads[picked]])]
+    tail = mentions.take(pa.array(tails[ranked], pa.int64()))
+    structs = pc.make_struct(*(tail[name].combine_chunks() for name in _MENTION_COLUMNS),
+                             kinds.take(pa.array(ranked, pa.int64())).combine_chunks(),
+                             field_names=TARGET.names).cast(TARGET)
+    counts = np.bincount(heads[ranked], minlength=claims)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), structs, type=CLAIMS.field("targets").type)
+
+
+def _mention_order(mentions: pa.Table) -> list[list[npt.NDArray[np.int64]]]:
+    """start, end and span_id of each mention as integer sort keys, in the order Arrow sorts them (a null last)."""
+    keys = []
+    for name in (SpansModel.start, SpansModel.end):
+        values = mentions[name]
+        keys.append([np.asarray(_flags(pc.is_null(values)), dtype=np.int64),
+                     np.asarray(pc.fill_null(values, 0).to_numpy(), dtype=np.int64)])
+    ranks = np.empty(mentions.num_rows, dtype=np.int64)  # the span ids are unique: their rank in sorted order
+    ranks[np.asarray(pc.sort_indices(mentions[SpansModel.span_id]))] = np.arange(mentions.num_rows)
+    return [*keys, [ranks]]
+
+
+def _looked_up(keys: pa.ChunkedArray, table: pa.Table, key: str, column: str) -> pa.ChunkedArray:
+    """``table[column]`` at the (unique) row whose ``key`` is each key; null where there is none."""
+    return table[column].take(pc.index_in(keys, value_set=table[key].combine_chunks(), skip_nulls=True))
+
+
+def _rows(found: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Row numbers found by ``index_in``, -1 where none."""
+    return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)
+
+
+def _flags(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """A boolean column as numpy, null as False."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def run_starts(values: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_]:
+    """For sorted ``values``: True where a run of equal values starts (a null equals a null)."""
+    column = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    starts = np.ones(len(column), dtype=bool)
+    if len(column) > 1:
+        same = pc.fill_null(pc.equal(column.slice(1), column.slice(0, len(column) - 1)), False)
+        both_null = pc.and_(pc.is_null(column.slice(1)), pc.is_null(column.slice(0, len(column) - 1)))
+        starts[1:] = ~np.asarray(pc.or_(same, both_null).to_numpy(zero_copy_only=False), dtype=bool)
+    return starts
 
 
 class ClaimsWriter:

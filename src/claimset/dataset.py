@@ -275,7 +275,8 @@ def _write_claims_by_bucket(directory: Path, scheme: Scheme, path: Path) -> int:
     submitted = submitted_annotations(annotations)
     if not unique(submitted[AnnotationsModel.annotation_id], documents[DocumentsModel.doc_id]):
         raise _NotInBuckets  # duplicated ids: the joins of the whole tables
-    spans_file, relations_file = (pq.ParquetFile(table_path(directory, name)) for name in ("spans", "relations"))
+    spans_file, relations_file = (pq.ParquetFile(table_path(directory, name), pre_buffer=False)
+                                  for name in ("spans", "relations"))
     layout = Layout.build(documents[DocumentsModel.doc_id], annotations[AnnotationsModel.annotation_id],
                           annotations[AnnotationsModel.doc_id], spans_file.metadata.num_rows)
     with work_directory(directory) as work:

@@ -92,8 +92,13 @@ class Layout:
         """The bucket of the annotation each key's text before its first ``:`` names; bucket 0 if none."""
         if self.count == 1:
             return np.zeros(len(keys), np.int32)
-        owners = pc.list_element(pc.split_pattern(keys, ":", max_splits=1), 0)
-        return self._gather(pc.index_in(owners, value_set=self.annotation_keys, skip_nulls=True))
+        return self.of_owners(owners(keys))
+
+    def of_owners(self, names: pa.Array | pa.ChunkedArray) -> Array:
+        """The bucket of the annotation each name is the id of (:func:`owners` of a key); bucket 0 if none."""
+        if self.count == 1:
+            return np.zeros(len(names), np.int32)
+        return self._gather(pc.index_in(names, value_set=self.annotation_keys, skip_nulls=True))
 
     def _gather(self, rows: pa.Array | pa.ChunkedArray) -> Array:
         if self.count == 1:
@@ -103,6 +108,19 @@ class Layout:
         found = where >= 0
         buckets[found] = self.annotation_buckets[where[found]]
         return buckets
+
+
+def owners(keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The text of each key before its first ``:`` (the whole key if it has none)."""
+    return pc.list_element(pc.split_pattern(keys, ":", max_splits=1), 0)
+
+
+def split_keys(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray]:
+    """:func:`owners` of the keys, and their text after the first ``:`` (null for a key without one)."""
+    parts = pc.split_pattern(pc.binary_join_element_wise(keys, ":", ""), ":", max_splits=1)  # two parts each
+    after = pc.utf8_slice_codeunits(pc.list_element(parts, 1), 0, -1)  # less the ":" added
+    has_colon = pc.greater_equal(pc.find_substring(keys, ":"), 0)
+    return pc.list_element(parts, 0), pc.if_else(has_colon, after, pa.scalar(None, pa.string()))
 
 
 def _sorted_distinct(doc_ids: pa.Array | None) -> list[str]:

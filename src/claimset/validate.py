@@ -50,13 +50,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from claimset.claims import CLAIMS, claims_of, mentions_of, submitted_annotations
+from claimset.claims import CLAIMS, claims_of, mentions_of, run_starts, submitted_annotations, unique
 from claimset.codes import CrossCheck
 from claimset.dataset import resolve_scheme
 from claimset.errors import ClaimsetError
 from claimset.models import ROW_KEYS, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel, table_schema
 from claimset.offsets import QUOTE_CONTEXT
-from claimset.partition import Layout, Spool, work_directory
+from claimset.partition import Layout, Spool, split_keys, work_directory
 from claimset.scheme import Scheme
 from claimset.seeds import Document, sha256_text
 from claimset.tables import TABLES, table_path
@@ -177,7 +177,7 @@ def _open_tables(directory: Path, report: ValidationReport) -> dict[str, pq.Parq
             report.failures.append(Failure(name, None, None, CrossCheck.TABLE_MISSING, f"{path.name} not found"))
             continue
         try:
-            files[name] = pq.ParquetFile(path)
+            files[name] = pq.ParquetFile(path, pre_buffer=False)  # pre-buffered column chunks stay cached
         except (OSError, pa.ArrowException) as exc:
             report.failures.append(_unreadable(directory, name, exc))
             continue
@@ -212,7 +212,7 @@ class _ClaimsComparison:
         if not self.path.exists():
             return
         try:
-            file = pq.ParquetFile(self.path)
+            file = pq.ParquetFile(self.path, pre_buffer=False)
         except (OSError, pa.ArrowException):
             return
         self.stored_rows = file.metadata.num_rows
@@ -329,6 +329,7 @@ class _Batch:
         self.table = table
         self.declared = declared
         self.columns: dict[str, pa.ChunkedArray] = {}
+        self.parts: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -340,6 +341,12 @@ class _Batch:
         if name not in self.columns:
             self.columns[name] = self.table[name].cast(self.declared.field(name).type)
         return self.columns[name]
+
+    def split(self, name: str) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+        """:func:`claimset.partition.split_keys` of a key column (its annotation's id, and the rest)."""
+        if f":{name}" not in self.parts:
+            self.parts[f":{name}"] = split_keys(self.column(name))
+        return self.parts[f":{name}"]
 
     def mask(self, values: pa.ChunkedArray | pa.Array) -> Array:
         """A boolean Arrow result as numpy, null as False."""
@@ -464,6 +471,8 @@ class _Validation:
             if comparison is not None and comparison.wanted() and not failed():
                 assert submitted is not None and documents is not None
                 self._compare_claims(comparison, bucket, partition.layout, submitted, documents)
+            del spans, relations, bucket
+            pa.default_memory_pool().release_unused()
 
     def _compare_claims(self, comparison: _ClaimsComparison, bucket: _Bucket, layout: Layout, submitted: pa.Table,
                         documents: pa.Table) -> None:
@@ -547,8 +556,8 @@ class _Partition:
         if name == "spans":
             self.spools[name].write(table, self.layout.of_keys(table[SpansModel.span_id]))
             return
-        heads = self.layout.of_keys(table[RelationsModel.head_span_id])
-        tails = self.layout.of_keys(table[RelationsModel.tail_span_id])
+        heads = self.layout.of_owners(batch.split(RelationsModel.head_span_id)[0])
+        tails = self.layout.of_owners(batch.split(RelationsModel.tail_span_id)[0])
         aid_float = batch.table[RelationsModel.annotation_id].null_count > 0  # pandas reads the batch's ids as floats
         table = table.append_column("tail_bucket", pa.array(tails)).append_column(
             "aid_float", pa.array(np.full(len(tails), aid_float)))
@@ -721,7 +730,7 @@ class _TableCheck:
             return
         values = keys[self.unique]
         order = pc.sort_indices(values)
-        starts = _runs(values.take(order))
+        starts = run_starts(values.take(order))
         sizes = np.diff(np.append(np.flatnonzero(starts), len(starts)))
         repeated = np.repeat(sizes > 1, sizes)
         if not repeated.any():
@@ -876,7 +885,7 @@ class _Precheck:
 
 def _all(values: pa.ChunkedArray | pa.Array) -> bool:
     """Every value true; a null passes (nulls are checked on their own)."""
-    return bool(pc.all(pc.fill_null(values, True)).as_py())
+    return bool(pc.all(pc.fill_null(values, True), min_count=0).as_py())
 
 
 # -- cross-table checks ---------------------------------------------------------------------------------
@@ -1031,23 +1040,21 @@ class _SpanTexts(_Check):
         if table != "spans":
             return  # documents are read by row group as the spans need them
         doc_ids = batch.column(SpansModel.doc_id)
-        texts = self._documents_of(doc_ids)
-        names = pa.array(list(texts), pa.string())
+        names, texts = self._documents_of(doc_ids)
         known = batch.mask(pc.is_in(doc_ids, value_set=names, skip_nulls=True))
         if not known.all():
             self.failures.add_rows(batch.frame[~known], "spans", SpansModel.span_id, SpansModel.doc_id,
                                    CrossCheck.SPAN_DOC_MISSING, "document {doc_id} not found")
-        corpus = DocumentCorpus(list(texts.values()))
+        corpus = DocumentCorpus(texts)
         rows = np.flatnonzero(known)
-        doc_index = np.asarray(pc.index_in(doc_ids, value_set=names).to_numpy(zero_copy_only=False))
+        doc_index = np.asarray(pc.fill_null(pc.index_in(doc_ids, value_set=names), 0).to_numpy(), dtype=np.int64)
         starts = np.asarray(pc.fill_null(batch.column(SpansModel.start), self.NULL).to_numpy(), dtype=np.int64)
         ends = np.asarray(pc.fill_null(batch.column(SpansModel.end), self.NULL).to_numpy(), dtype=np.int64)
         strings = {name: _large(batch.column(name)) for name in (SpansModel.text, SpansModel.prefix,
                                                                   SpansModel.suffix)}
         for offset in range(0, len(rows), SPAN_CHUNK):
             chunk = rows[offset : offset + SPAN_CHUNK]
-            docs = np.asarray(doc_index[chunk], dtype=np.int64)
-            self._compare(batch, corpus, chunk, docs, starts[chunk], ends[chunk], strings)
+            self._compare(batch, corpus, chunk, doc_index[chunk], starts[chunk], ends[chunk], strings)
 
     def _compare(self, batch: _Batch, corpus: DocumentCorpus, chunk: Array, docs: Array, starts: Array, ends: Array,
                  strings: dict[str, pa.LargeStringArray]) -> None:
@@ -1071,9 +1078,9 @@ class _SpanTexts(_Check):
                                    CrossCheck.SPAN_QUOTE_MISMATCH,
                                    "prefix/suffix are not the text around {start}..{end}")
 
-    def _documents_of(self, doc_ids: pa.ChunkedArray) -> dict[str, str]:
-        """doc_id -> text of the batch's documents (the last row of a repeated id), reading only the row groups
-        whose doc_id range holds one of them."""
+    def _documents_of(self, doc_ids: pa.ChunkedArray) -> tuple[pa.Array, pa.LargeStringArray]:
+        """The doc_ids and texts of the batch's documents (of a repeated id, the last row), reading only the row
+        groups whose doc_id range holds one of them."""
         wanted = np.sort(np.asarray(pc.drop_null(pc.unique(doc_ids)).to_pylist(), dtype=object))
         file = self.files["documents"]
         if self.doc_ranges is None:
@@ -1086,13 +1093,17 @@ class _SpanTexts(_Check):
                 low = np.searchsorted(wanted, bounds[0], side="left")
                 if low < len(wanted) and wanted[low] <= bounds[1]:
                     groups.append(number)
-        if not groups:
-            return {}
-        table = file.read_row_groups(groups, columns=[DocumentsModel.doc_id, DocumentsModel.text])
+        columns = [DocumentsModel.doc_id, DocumentsModel.text]
+        table = file.read_row_groups(groups, columns=columns) if groups \
+            else file.schema_arrow.empty_table().select(columns)
         ids = table[DocumentsModel.doc_id].cast(pa.string())
         table = table.filter(pc.is_in(ids, value_set=pa.array(wanted.tolist(), pa.string())))
-        return dict(zip(table[DocumentsModel.doc_id].to_pylist(), table[DocumentsModel.text].to_pylist(),
-                        strict=True))
+        ids = table[DocumentsModel.doc_id].cast(pa.string()).combine_chunks()
+        if not unique(ids):  # as a dict of them would hold them: in the order first seen, with the last text
+            last = dict(zip(ids.to_pylist(), range(len(ids)), strict=True))
+            table = table.take(pa.array(list(last.values()), pa.int64()))
+            ids = table[DocumentsModel.doc_id].cast(pa.string()).combine_chunks()
+        return ids, _large(table[DocumentsModel.text])
 
 
 def _large(values: pa.ChunkedArray) -> pa.LargeStringArray:
@@ -1155,10 +1166,9 @@ class _RelationIds(_Check):
         owner = pc.cast(batch.column(RelationsModel.annotation_id), pa.string())
         regions = []
         for column in (RelationsModel.head_span_id, RelationsModel.tail_span_id):
-            # span_id(annotation_id, region): the text before the first ":" is the annotation's id
-            parts = pc.split_pattern(batch.column(column), ":", max_splits=1)
-            ours = pc.and_(pc.equal(pc.list_value_length(parts), 2), pc.equal(pc.list_element(parts, 0), owner))
-            regions.append(pc.if_else(ours, pc.list_element(parts, 1), pa.scalar(None, pa.string())))
+            # span_id(annotation_id, region): the annotation's id, ":", the region (null if not the annotation's)
+            before, after = batch.split(column)
+            regions.append(pc.if_else(pc.equal(before, owner), after, pa.scalar(None, pa.string())))
         expected = pc.binary_join_element_wise(owner, ":", regions[0], ">", regions[1], ":",
                                                batch.column(RelationsModel.type), "")
         values = [batch.column(name) for name in (RelationsModel.relation_id, *self.PARTS)]
@@ -1187,7 +1197,7 @@ def _relation_records(relations: pa.Table, rows: Array) -> list[dict[str, Any]]:
 
 
 def _add_ranked(ranked: _Ranked, code: str, relations: pa.Table, rows: Array, column: str | None, template: str,
-                extra: Mapping[str, Array] | None = None) -> None:
+                extra: Mapping[str, Sequence[Any]] | None = None) -> None:
     """A failure per relation of ``rows`` of the bucket, ranked by its row in the table."""
     if not rows.size:
         return
@@ -1215,63 +1225,81 @@ class _RelationEndpoints(_Check):
 
     def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
         super().__init__(files, seeds, scheme)
-        self.types = sorted({r.value for r in scheme.relations})
-        self.labels = sorted({label for r in scheme.relations for label in (r.head, r.tail)})
-        self.allowed = {(self.types.index(r.value), self.labels.index(r.head), self.labels.index(r.tail))
-                        for r in scheme.relations}
+        self.types = pa.array(sorted({r.value for r in scheme.relations}), pa.string())
+        self.labels = pa.array(sorted({label for r in scheme.relations for label in (r.head, r.tail)}), pa.string())
+        types, labels = self.types.to_pylist(), self.labels.to_pylist()
+        self.allowed = np.array([self._code(types.index(r.value), labels.index(r.head), labels.index(r.tail))
+                                 for r in scheme.relations], dtype=np.int64)
+
+    def _code(self, kind: Any, head: Any, tail: Any) -> Any:
+        """(type, head label, tail label) as one number (of codes in :attr:`types` and :attr:`labels`)."""
+        return (kind * len(self.labels) + head) * len(self.labels) + tail
 
     def bucket(self, bucket: _Bucket) -> None:
         spans, relations = bucket.spans, bucket.relations
         if spans is None or relations is None or relations.num_rows == 0:
             return
-        head = self._endpoints(spans, relations[RelationsModel.head_span_id])
-        tail = self._endpoints(spans, relations[RelationsModel.tail_span_id])
+        span_ids = spans[SpansModel.span_id].combine_chunks()
+        head = self._endpoints(spans, span_ids, relations[RelationsModel.head_span_id])
+        tail = self._endpoints(spans, span_ids, relations[RelationsModel.tail_span_id])
         elsewhere = np.flatnonzero(relations["tail_bucket"].to_numpy() != bucket.number)
         if elsewhere.size:
-            rows = relations["row"].take(pa.array(elsewhere)).to_pylist()
-            found = [bucket.tails[row] for row in rows]
-            tail["ok"][elsewhere] = [look[0] and look[2] is not None for look in found]
-            tail["annotation_id"][elsewhere] = [np.nan if look[1] is None else look[1] for look in found]
-            tail["label"][elsewhere] = [look[2] for look in found]
-            tail["doc"][elsewhere] = [look[3] for look in found]
+            self._look_elsewhere(tail, elsewhere, relations["row"].take(pa.array(elsewhere)).to_pylist(), bucket)
         missing = ~(head["ok"] & tail["ok"])
         _add_ranked(self.ranked, CrossCheck.RELATION_ENDPOINT_MISSING, relations, np.flatnonzero(missing),
                     RelationsModel.head_span_id, "{head_span_id} -> {tail_span_id}: endpoint not in spans")
-        own = np.asarray(pc.cast(relations[RelationsModel.annotation_id], pa.float64()).to_numpy(
-            zero_copy_only=False), dtype=np.float64)
+        own = _floats(relations[RelationsModel.annotation_id])
         cross = ~missing & ((head["annotation_id"] != own) | (tail["annotation_id"] != own))  # nan differs
         _add_ranked(self.ranked, CrossCheck.RELATION_CROSS_ANNOTATION, relations, np.flatnonzero(cross),
                     RelationsModel.annotation_id, "joins spans outside annotation {annotation_id}")
-        wrong = ~missing & ~self._allowed(relations[RelationsModel.type], head["label"], tail["label"])
-        rows = np.flatnonzero(wrong)
+        codes = [_codes(values, known) for values, known in ((relations[RelationsModel.type], self.types),
+                                                             (head["label"], self.labels),
+                                                             (tail["label"], self.labels))]
+        allowed = np.isin(self._code(*codes), self.allowed) & np.logical_and.reduce([code >= 0 for code in codes])
+        rows = np.flatnonzero(~missing & ~allowed)
         _add_ranked(self.ranked, CrossCheck.RELATION_WRONG_LABELS, relations, rows, RelationsModel.type,
                     "{type} joins {head_label} -> {tail_label}",
-                    {"head_label": head["label"][rows], "tail_label": tail["label"][rows]})
-        docs = np.asarray(relations[RelationsModel.doc_id].to_numpy(zero_copy_only=False), dtype=object)
-        same_doc = np.array([a is not None and a == own_doc and b is not None and b == own_doc
-                             for a, b, own_doc in zip(head["doc"], tail["doc"], docs, strict=True)], dtype=bool)
+                    {"head_label": head["label"].take(pa.array(rows, pa.int64())).to_pylist(),
+                     "tail_label": tail["label"].take(pa.array(rows, pa.int64())).to_pylist()})
+        docs = relations[RelationsModel.doc_id]
+        same_doc = _mask(pc.and_(pc.equal(head["doc"], docs), pc.equal(tail["doc"], docs)))
         _add_ranked(self.ranked, CrossCheck.RELATION_DOC_MISMATCH, relations, np.flatnonzero(~missing & ~same_doc),
                     RelationsModel.doc_id, "{head_span_id} -> {tail_span_id} are not both on doc {doc_id}")
 
-    def _endpoints(self, spans: pa.Table, keys: pa.ChunkedArray) -> dict[str, Array]:
+    def _endpoints(self, spans: pa.Table, span_ids: pa.Array, keys: pa.ChunkedArray) -> dict[str, Any]:
         """For each key, the first span with that span_id (a null finds a null): found with a label, its
         annotation_id (nan if none), label and doc_id."""
-        where = pc.index_in(keys, value_set=spans[SpansModel.span_id].combine_chunks())
-        found = spans.select([SpansModel.annotation_id, SpansModel.label, SpansModel.doc_id]).take(where)
-        labels = np.asarray(found[SpansModel.label].to_numpy(zero_copy_only=False), dtype=object)
-        return {"ok": np.asarray(pc.is_valid(found[SpansModel.label]).to_numpy(zero_copy_only=False), dtype=bool),
-                "annotation_id": np.asarray(pc.cast(found[SpansModel.annotation_id], pa.float64()).to_numpy(
-                    zero_copy_only=False), dtype=np.float64),
-                "label": labels, "doc": np.asarray(found[SpansModel.doc_id].to_numpy(zero_copy_only=False),
-                                                    dtype=object)}
+        found = spans.select([SpansModel.annotation_id, SpansModel.label, SpansModel.doc_id]).take(
+            pc.index_in(keys, value_set=span_ids))
+        return {"ok": _mask(pc.is_valid(found[SpansModel.label])), "annotation_id": _floats(
+            found[SpansModel.annotation_id]), "label": found[SpansModel.label].combine_chunks(),
+            "doc": found[SpansModel.doc_id].combine_chunks()}
 
-    def _allowed(self, types: pa.ChunkedArray, heads: Array, tails: Array) -> Array:
-        """Row-wise: is (type, head label, tail label) one the scheme allows?"""
-        codes = [np.asarray(pc.fill_null(pc.index_in(values, value_set=pa.array(known, pa.string())), -1)
-                            .to_numpy(zero_copy_only=False), dtype=np.int64)
-                 for values, known in ((types, self.types), (pa.array(heads, pa.string()), self.labels),
-                                       (pa.array(tails, pa.string()), self.labels))]
-        return np.array([triple in self.allowed for triple in zip(*codes, strict=True)], dtype=bool)
+    def _look_elsewhere(self, tail: dict[str, Any], rows: Array, table_rows: list[int], bucket: _Bucket) -> None:
+        """The tails of ``rows`` from the lookups done before, in the buckets they are in."""
+        looks = [bucket.tails[row] for row in table_rows]
+        tail["ok"][rows] = [look[0] and look[2] is not None for look in looks]
+        tail["annotation_id"][rows] = [np.nan if look[1] is None else look[1] for look in looks]
+        for position, name in ((2, "label"), (3, "doc")):
+            values = np.asarray(tail[name].to_numpy(zero_copy_only=False), dtype=object)
+            values[rows] = [look[position] for look in looks]
+            tail[name] = pa.array(values, pa.string())
+
+
+def _floats(values: pa.ChunkedArray) -> Array:
+    """Numbers as float64, a null as nan (as pandas reads an integer column with a null)."""
+    return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> Array:
+    """A boolean Arrow result as numpy, null as False."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _codes(values: pa.ChunkedArray | pa.Array, known: pa.Array) -> Array:
+    """The position of each value in ``known``, -1 for a null or another value."""
+    return np.asarray(pc.fill_null(pc.index_in(values, value_set=known), -1).to_numpy(zero_copy_only=False),
+                      dtype=np.int64)
 
 
 class _RelationsPerHead(_Check):
@@ -1319,7 +1347,7 @@ class _DuplicateRelations(_Check):
         keys = relations.select(self.KEY).take(pa.array(complete, pa.int64()))
         order = np.asarray(pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in self.KEY]))
         ordered = keys.take(pa.array(order))
-        starts = np.logical_or.reduce([_runs(ordered[name]) for name in self.KEY])
+        starts = np.logical_or.reduce([run_starts(ordered[name]) for name in self.KEY])
         sizes = np.diff(np.append(np.flatnonzero(starts), len(starts)))
         if not (sizes > 1).any():
             return
@@ -1343,17 +1371,6 @@ CHECKS: tuple[type[_Check], ...] = (
     _DocumentTexts, _AnnotationDocuments, _SpanAnnotations, _SpanTexts, _SpanAttributes, _SpanIds,
     _RelationEndpoints, _RelationsPerHead, _RelationIds, _DuplicateRelations,
 )
-
-
-def _runs(values: pa.ChunkedArray | pa.Array) -> Array:
-    """For sorted ``values``: True where a run of equal values starts (a null equals a null)."""
-    column = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    starts = np.ones(len(column), dtype=bool)
-    if len(column) > 1:
-        before, after = column.slice(0, len(column) - 1), column.slice(1)
-        same = pc.or_(pc.fill_null(pc.equal(after, before), False), pc.and_(pc.is_null(after), pc.is_null(before)))
-        starts[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
-    return starts
 
 
 # -- hashes (a key column of another type than string) -----------------------------------------------------
@@ -1417,32 +1434,38 @@ def _row_group_ranges(file: pq.ParquetFile, column: str) -> list[tuple[str, str]
 # -- span texts ------------------------------------------------------------------------------------------------
 
 class DocumentCorpus:
-    """Document texts as one UTF-8 buffer, with a code-point -> byte offset map, for vector checks.
+    """Document texts (an Arrow array of them) as one UTF-8 buffer, with a code-point -> byte offset map.
 
-    Positions are code points into a document; ``byte_of[base[d] + p]`` is the byte offset of code point
-    ``p`` of document ``d`` in :attr:`data` (``p`` up to the document's length).
+    Positions are code points into a document; :meth:`byte_of` maps code point ``p`` of document ``d``
+    to its byte offset in :attr:`data`. The map keeps only the characters outside ASCII: a position's
+    byte offset is the position plus the extra bytes of those before it.
     """
 
     CONTEXT = QUOTE_CONTEXT
 
-    def __init__(self, texts: list[str]) -> None:
-        joined = "".join(texts)
-        self.data = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
-        self.lengths = np.array([len(text) for text in texts], dtype=np.int64)
+    def __init__(self, texts: pa.LargeStringArray) -> None:
+        offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+        buffer = texts.buffers()[2]
+        everything = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+        self.data = everything[offsets[0] : offsets[-1]] if len(texts) else np.zeros(0, np.uint8)
+        self.lengths = np.asarray(pc.fill_null(pc.utf8_length(texts), 0).to_numpy(), dtype=np.int64)
         self.base = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
-        if joined.isascii():
-            self.byte_of = np.arange(len(joined) + 1, dtype=np.int64)
-        else:
-            points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-            widths = 1 + (points >= 0x80).astype(np.int64) + (points >= 0x800) + (points >= 0x10000)
-            self.byte_of = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+        high = np.flatnonzero(self.data >= 0x80)
+        leads = high[self.data[high] >= 0xC0]  # the first byte of each character outside ASCII
+        extra = 1 + (self.data[leads] >= 0xE0).astype(np.int64) + (self.data[leads] >= 0xF0)
+        self.extra_before = np.concatenate([[0], np.cumsum(extra)]).astype(np.int64)
+        self.wide = leads - self.extra_before[:-1]  # their code-point positions, in the whole buffer
+
+    def byte_of(self, positions: Array) -> Array:
+        """Byte offsets in :attr:`data` of code-point positions in the whole buffer."""
+        return positions + self.extra_before[np.searchsorted(self.wide, positions, side="left")]
 
     def in_range(self, docs: Array, starts: Array, ends: Array) -> Array:
         return np.asarray((starts >= 0) & (starts < ends) & (ends <= self.lengths[docs]), dtype=bool)
 
     def _bytes(self, docs: Array, starts: Array, ends: Array) -> tuple[Array, Array]:
         base = self.base[docs]
-        return self.byte_of[base + starts], self.byte_of[base + ends]
+        return self.byte_of(base + starts), self.byte_of(base + ends)
 
     def matches(self, docs: Array, starts: Array, ends: Array, texts: pa.LargeStringArray, rows: Array) -> Array:
         """Row-wise ``texts[rows[i]] == doc_text[starts[i]:ends[i]]`` (offsets in range; nulls compare False)."""
