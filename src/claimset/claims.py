@@ -298,19 +298,25 @@ class ClaimsWriter:
         """Append ``claims`` (rows in the table's order)."""
         self.pending.append(claims)
         self.pending_rows += claims.num_rows
-        if self.pending_rows >= CLAIMS_ROW_GROUP:
-            self._flush(whole_groups=True)
+        while self.pending_rows >= CLAIMS_ROW_GROUP:
+            self._write_group(CLAIMS_ROW_GROUP)
 
-    def _flush(self, whole_groups: bool) -> None:
-        table = pa.concat_tables(self.pending).combine_chunks() if self.pending else CLAIMS.empty_table()
-        cut = (table.num_rows // CLAIMS_ROW_GROUP) * CLAIMS_ROW_GROUP if whole_groups else table.num_rows
+    def _write_group(self, rows: int) -> None:
+        """Write the first ``rows`` pending rows as one row group; the rest stay slices of the tables added."""
+        group, have = [], 0
+        while have < rows:
+            piece = self.pending[0]
+            if have + piece.num_rows <= rows:
+                group.append(self.pending.pop(0))
+            else:
+                group.append(piece.slice(0, rows - have))
+                self.pending[0] = piece.slice(rows - have)
+            have += group[-1].num_rows
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, CLAIMS, compression="zstd", write_statistics=True)
-        for start in range(0, cut, CLAIMS_ROW_GROUP):
-            self.writer.write_table(table.slice(start, min(CLAIMS_ROW_GROUP, cut - start)))
-        self.rows += cut
-        rest = table.slice(cut)
-        self.pending, self.pending_rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+        self.writer.write_table(pa.concat_tables(group).combine_chunks())
+        self.pending_rows -= rows
+        self.rows += rows
 
     def close(self) -> None:
         if self.writer is None and self.pending_rows == 0:  # no claims: the empty table, as write_table writes it
@@ -318,6 +324,6 @@ class ClaimsWriter:
                            write_statistics=True)
             return
         if self.pending_rows:
-            self._flush(whole_groups=False)
+            self._write_group(self.pending_rows)
         assert self.writer is not None
         self.writer.close()

@@ -301,6 +301,8 @@ def _write_claims_by_bucket(directory: Path, scheme: Scheme, path: Path) -> int:
                 if (layout.of_docs(claims["doc_id"]) != number).any():
                     raise _NotInBuckets
                 writer.add(claims)
+                del mentions, claims
+                pa.default_memory_pool().release_unused()  # mimalloc keeps freed pages otherwise
     return writer.rows
 
 
@@ -312,8 +314,9 @@ def _schema(name: str, columns: Sequence[str] | None = None) -> pa.Schema:
 def _batches(file: pq.ParquetFile, name: str) -> Iterator[pa.Table]:
     """The columns of table ``name`` the claims read, :data:`BATCH_ROWS` rows at a time, cast to their types."""
     schema = _schema(name, CLAIM_INPUTS[name])
-    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(schema.names)):
+    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(schema.names), use_threads=False):
         yield pa.Table.from_batches([batch]).cast(schema)
+        pa.default_memory_pool().release_unused()
 
 
 @dataclass

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 Array = npt.NDArray[Any]
-SPANS_PER_BUCKET = 131_072  # spans in a bucket, about: what bounds the memory of the bucketed work
+SPANS_PER_BUCKET = 65_536  # spans in a bucket, about: what bounds the memory of the bucketed work
 MAX_BUCKETS = 256  # files open at once per spool
 
 

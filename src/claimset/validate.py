@@ -217,7 +217,7 @@ class _ClaimsComparison:
             return
         self.stored_rows = file.metadata.num_rows
         self.active = file.schema_arrow.equals(CLAIMS)
-        self.batches = file.iter_batches(batch_size=CLAIM_ROWS)
+        self.batches = file.iter_batches(batch_size=CLAIM_ROWS, use_threads=False)
 
     def wanted(self) -> bool:
         return self.active and not self.whole and self.difference is None
@@ -699,12 +699,12 @@ class _TableCheck:
 
     def _batches(self) -> Iterator[pa.Table]:
         if self.whole:
-            yield self.file.read()
+            yield self.file.read(use_threads=False)
         elif self.file.metadata.num_rows == 0:
             yield self.file.schema_arrow.empty_table()
         else:
             batch_rows = DOCUMENT_BATCH_ROWS if self.name == "documents" else BATCH_ROWS
-            for batch in self.file.iter_batches(batch_size=batch_rows):
+            for batch in self.file.iter_batches(batch_size=batch_rows, use_threads=False):
                 yield pa.Table.from_batches([batch])
 
     def finish(self) -> None:
@@ -1094,7 +1094,7 @@ class _SpanTexts(_Check):
                 if low < len(wanted) and wanted[low] <= bounds[1]:
                     groups.append(number)
         columns = [DocumentsModel.doc_id, DocumentsModel.text]
-        table = file.read_row_groups(groups, columns=columns) if groups \
+        table = file.read_row_groups(groups, columns=columns, use_threads=False) if groups \
             else file.schema_arrow.empty_table().select(columns)
         ids = table[DocumentsModel.doc_id].cast(pa.string())
         table = table.filter(pc.is_in(ids, value_set=pa.array(wanted.tolist(), pa.string())))
@@ -1412,7 +1412,7 @@ def _repeated(hashes: Array) -> Array:
 def _rows_hashed_in(file: pq.ParquetFile, columns: list[str], key: str | list[str], hashes: Array) -> pd.DataFrame:
     """The rows of ``file`` (its ``columns``) whose ``key`` hashes to one of the sorted ``hashes``, batch by batch."""
     frames = []
-    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(dict.fromkeys(columns))):
+    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(dict.fromkeys(columns)), use_threads=False):
         frame = batch.to_pandas()
         frames.append(frame[_in_sorted(hashes, _hash(frame[key]))[0]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(dict.fromkeys(columns)))
