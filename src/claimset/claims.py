@@ -111,8 +111,7 @@ def claims_of(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, docu
 
 def unique(*columns: pa.ChunkedArray | pa.Array) -> bool:
     """Does each column hold each value at most once (a null counting as a value)?"""
-    return all(len(column) < 2 or bool(run_starts(column.take(pc.sort_indices(column)))[1:].all())
-               for column in columns)
+    return all(len(pc.unique(column)) == len(column) for column in columns)
 
 
 def _claims_by_join(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,

@@ -729,6 +729,8 @@ class _TableCheck:
         if keys is None or keys.num_rows < 2 or self.unique is None:
             return
         values = keys[self.unique]
+        if len(pc.unique(values)) == len(values):  # the common case (a null counts as one value)
+            return
         order = pc.sort_indices(values)
         starts = run_starts(values.take(order))
         sizes = np.diff(np.append(np.flatnonzero(starts), len(starts)))
@@ -1345,6 +1347,9 @@ class _DuplicateRelations(_Check):
             [np.asarray(pc.is_valid(relations[name]).to_numpy(zero_copy_only=False), dtype=bool)
              for name in self.KEY]))
         keys = relations.select(self.KEY).take(pa.array(complete, pa.int64()))
+        groups = keys.group_by(self.KEY, use_threads=False).aggregate([(self.KEY[0], "count")])
+        if groups.num_rows == keys.num_rows:  # the common case: no key twice
+            return
         order = np.asarray(pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in self.KEY]))
         ordered = keys.take(pa.array(order))
         starts = np.logical_or.reduce([run_starts(ordered[name]) for name in self.KEY])
