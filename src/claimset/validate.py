@@ -329,7 +329,7 @@ class _Batch:
         self.table = table
         self.declared = declared
         self.columns: dict[str, pa.ChunkedArray] = {}
-        self.parts: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
+        self.parts: dict[str, tuple[pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray]] = {}
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -342,11 +342,11 @@ class _Batch:
             self.columns[name] = self.table[name].cast(self.declared.field(name).type)
         return self.columns[name]
 
-    def split(self, name: str) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    def split(self, name: str) -> tuple[pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray]:
         """:func:`claimset.partition.split_keys` of a key column (its annotation's id, and the rest)."""
-        if f":{name}" not in self.parts:
-            self.parts[f":{name}"] = split_keys(self.column(name))
-        return self.parts[f":{name}"]
+        if name not in self.parts:
+            self.parts[name] = split_keys(self.column(name))
+        return self.parts[name]
 
     def mask(self, values: pa.ChunkedArray | pa.Array) -> Array:
         """A boolean Arrow result as numpy, null as False."""
@@ -554,7 +554,7 @@ class _Partition:
         columns = self.SPAN_COLUMNS if name == "spans" else self.RELATION_COLUMNS
         table = pa.table({"row": rows, **{column: batch.column(column) for column in columns}})
         if name == "spans":
-            self.spools[name].write(table, self.layout.of_keys(table[SpansModel.span_id]))
+            self.spools[name].write(table, self.layout.of_owners(batch.split(SpansModel.span_id)[0]))
             return
         heads = self.layout.of_owners(batch.split(RelationsModel.head_span_id)[0])
         tails = self.layout.of_owners(batch.split(RelationsModel.tail_span_id)[0])
@@ -1037,6 +1037,7 @@ class _SpanTexts(_Check):
     def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
         super().__init__(files, seeds, scheme)
         self.doc_ranges: list[tuple[str, str] | None] | None = None  # per row group of documents, read when needed
+        self.groups: dict[int, pa.Table] = {}  # the row groups of documents the last batch read
 
     def batch(self, table: str, batch: _Batch) -> None:
         if table != "spans":
@@ -1054,18 +1055,28 @@ class _SpanTexts(_Check):
         ends = np.asarray(pc.fill_null(batch.column(SpansModel.end), self.NULL).to_numpy(), dtype=np.int64)
         strings = {name: _large(batch.column(name)) for name in (SpansModel.text, SpansModel.prefix,
                                                                   SpansModel.suffix)}
+        strings["quote"] = _large(pc.binary_join_element_wise(*(batch.column(name) for name in (
+            SpansModel.prefix, SpansModel.text, SpansModel.suffix)), ""))  # null if a part is
+        # prefix + text + suffix against the document around each span, every row at once; failures by chunk
+        in_range = corpus.in_range(doc_index[rows], starts[rows], ends[rows])
+        quoted = corpus.quote_matches(doc_index[rows], np.where(in_range, starts[rows], 0),
+                                      np.where(in_range, ends[rows], 0), strings, rows)
         for offset in range(0, len(rows), SPAN_CHUNK):
-            chunk = rows[offset : offset + SPAN_CHUNK]
-            self._compare(batch, corpus, chunk, doc_index[chunk], starts[chunk], ends[chunk], strings)
+            part = slice(offset, offset + SPAN_CHUNK)
+            chunk = rows[part]
+            self._compare(batch, corpus, chunk, doc_index[chunk], starts[chunk], ends[chunk], strings, quoted[part])
 
     def _compare(self, batch: _Batch, corpus: DocumentCorpus, chunk: Array, docs: Array, starts: Array, ends: Array,
-                 strings: dict[str, pa.LargeStringArray]) -> None:
+                 strings: dict[str, pa.LargeStringArray], quoted: Array) -> None:
         in_range = corpus.in_range(docs, starts, ends)
         if not in_range.all():
             self.failures.add_rows(batch.frame.iloc[chunk[~in_range]], "spans", SpansModel.span_id, SpansModel.end,
                                    CrossCheck.SPAN_OUT_OF_RANGE, "{start}..{end} is past the end of document {doc_id}")
-        safe_starts = np.where(in_range, starts, 0)
-        safe_ends = np.where(in_range, ends, 0)
+        if (quoted | ~in_range).all():
+            return
+        chunk, docs, in_range = chunk[~quoted], docs[~quoted], in_range[~quoted]  # the rest, one check at a time
+        safe_starts = np.where(in_range, starts[~quoted], 0)
+        safe_ends = np.where(in_range, ends[~quoted], 0)
         matches = corpus.matches(docs, safe_starts, safe_ends, strings[SpansModel.text], chunk)
         bad_text = in_range & ~matches
         if bad_text.any():
@@ -1096,8 +1107,10 @@ class _SpanTexts(_Check):
                 if low < len(wanted) and wanted[low] <= bounds[1]:
                     groups.append(number)
         columns = [DocumentsModel.doc_id, DocumentsModel.text]
-        table = file.read_row_groups(groups, columns=columns, use_threads=False) if groups \
-            else file.schema_arrow.empty_table().select(columns)
+        # spans come document by document: a batch's first row group is often the last batch's last
+        self.groups = {number: self.groups[number] if number in self.groups else
+                       file.read_row_groups([number], columns=columns, use_threads=False) for number in groups}
+        table = pa.concat_tables(self.groups.values()) if groups else file.schema_arrow.empty_table().select(columns)
         ids = table[DocumentsModel.doc_id].cast(pa.string())
         table = table.filter(pc.is_in(ids, value_set=pa.array(wanted.tolist(), pa.string())))
         ids = table[DocumentsModel.doc_id].cast(pa.string()).combine_chunks()
@@ -1144,11 +1157,13 @@ class _SpanIds(_Check):
     codes = (CrossCheck.SPAN_ID_MISMATCH,)
 
     def batch(self, table: str, batch: _Batch) -> None:
-        ids, regions = batch.column(SpansModel.span_id), batch.column(SpansModel.region_id)
-        expected = pc.binary_join_element_wise(pc.cast(batch.column(SpansModel.annotation_id), pa.string()), regions,
-                                               ":")  # span_id(annotation_id, region_id); null where a part is
-        wrong = ~batch.mask(pc.or_kleene(pc.equal(expected, ids), pc.is_null(ids)))
-        wrong &= batch.mask(pc.is_valid(expected))  # a null is pandera's to report
+        # span_id(annotation_id, region_id) is the annotation's id, ":", the region
+        owner, region = batch.split(SpansModel.span_id)
+        same = pc.and_kleene(pc.equal(owner, pc.cast(batch.column(SpansModel.annotation_id), pa.string())),
+                             pc.equal(region, batch.column(SpansModel.region_id)))
+        complete = np.logical_and.reduce([batch.mask(pc.is_valid(batch.column(name))) for name in (
+            SpansModel.span_id, SpansModel.annotation_id, SpansModel.region_id)])  # a null is pandera's to report
+        wrong = complete & ~batch.mask(same)
         if wrong.any():
             columns = [SpansModel.span_id, SpansModel.annotation_id, SpansModel.region_id]
             self.failures.add_rows(batch.frame[columns][wrong], "spans", SpansModel.span_id, SpansModel.span_id,
@@ -1324,11 +1339,15 @@ class _RelationsPerHead(_Check):
                                            pc.is_valid(relations[RelationsModel.head_span_id])))
         counts = limited.group_by([RelationsModel.head_span_id, RelationsModel.type], use_threads=False).aggregate(
             [(RelationsModel.head_span_id, "count")])
-        for head, kind, n in zip(*(counts[name].to_pylist() for name in counts.column_names), strict=True):
-            if n > self.max_per_head[kind]:
-                self.ranked.add(CrossCheck.RELATION_MAX_PER_HEAD, [(
-                    (head, kind), Failure("relations", str(head), RelationsModel.type, CrossCheck.RELATION_MAX_PER_HEAD,
-                                          f"claim {head} has {n} {kind} relations"))])
+        kinds = pa.array(list(self.max_per_head), pa.string())
+        limits = np.array(list(self.max_per_head.values()), dtype=np.int64)
+        allowed = limits[np.asarray(pc.index_in(counts[RelationsModel.type], value_set=kinds).to_numpy())]
+        over = counts.filter(pa.array(np.asarray(counts["head_span_id_count"].to_numpy()) > allowed))
+        columns = [RelationsModel.head_span_id, RelationsModel.type, "head_span_id_count"]
+        for head, kind, n in zip(*(over[name].to_pylist() for name in columns), strict=True):
+            self.ranked.add(CrossCheck.RELATION_MAX_PER_HEAD, [(
+                (head, kind), Failure("relations", str(head), RelationsModel.type, CrossCheck.RELATION_MAX_PER_HEAD,
+                                      f"claim {head} has {n} {kind} relations"))])
 
 
 class _DuplicateRelations(_Check):
@@ -1368,7 +1387,7 @@ class _DuplicateRelations(_Check):
         rows = np.array([row for row, _, _ in found], dtype=np.int64)
         _add_ranked(self.ranked, CrossCheck.DUPLICATE_RELATION, relations, rows, None,
                     "the same {type} relation {head_span_id} -> {tail_span_id} as {first}",
-                    {"first": np.array([_pandas_value(first) for _, _, first in found], dtype=object)})
+                    {"first": [_pandas_value(first) for _, _, first in found]})
 
 
 # The cross-table checks, in the order they are reported.
@@ -1472,6 +1491,46 @@ class DocumentCorpus:
         base = self.base[docs]
         return self.byte_of(base + starts), self.byte_of(base + ends)
 
+    def quote_matches(self, docs: Array, starts: Array, ends: Array, strings: Mapping[str, pa.LargeStringArray],
+                      rows: Array) -> Array:
+        """Row-wise: are ``prefix + text + suffix`` (of ``rows``) the document's text from 32 code points before
+        ``starts`` to 32 after ``ends``, with the text exactly at ``starts:ends``? (nulls compare False)"""
+        pre_starts = np.maximum(0, starts - self.CONTEXT)
+        post_ends = np.minimum(self.lengths[docs], ends + self.CONTEXT)
+        base = self.base[docs]
+        pre_lo, lo, hi, post_hi = (self.byte_of(base + positions) for positions in (pre_starts, starts, ends,
+                                                                                     post_ends))
+        widths = [_byte_lengths(strings[name], rows) for name in (SpansModel.prefix, SpansModel.text)]
+        placed = (widths[0] == lo - pre_lo) & (widths[1] == hi - lo)
+        if len(self.data) >= 2**31:  # beyond the 32-bit offsets of a view
+            return np.asarray(placed & _bytes_equal(self.data, pre_lo, post_hi, strings["quote"], rows), dtype=bool)
+        quotes = strings["quote"].take(pa.array(rows, pa.int64())).cast(pa.large_binary()).cast(pa.binary_view())
+        same = np.asarray(pc.fill_null(pc.equal(self.windows(pre_lo, post_hi), quotes), False).to_numpy(
+            zero_copy_only=False), dtype=bool)
+        return np.asarray(placed & same, dtype=bool)
+
+    def windows(self, lo: Array, hi: Array) -> pa.Array:
+        """``data[lo:hi]`` for each row, as an Arrow ``binary_view`` array over :attr:`data` (no bytes copied).
+
+        A view is 16 bytes: the length (int32), then up to 12 bytes inline, or the first 4 bytes, the
+        buffer's number and the offset in it (int32 each).
+        """
+        rows = len(lo)
+        lengths = np.asarray(hi - lo, dtype=np.int64)
+        data = self.data if len(self.data) >= 4 else np.zeros(4, np.uint8)
+        words = np.zeros((rows, 4), dtype="<i4")  # length, then 12 bytes
+        words[:, 0] = lengths
+        long = np.flatnonzero(lengths > 12)
+        heads: Array = np.ndarray(shape=(len(data) - 3,), dtype="<i4", buffer=data, offset=0, strides=(1,))
+        words[long, 1] = heads[lo[long]]  # the first 4 bytes; buffer 0 (already); the offset:
+        words[long, 3] = lo[long]
+        views = words.view(np.uint8).reshape(rows, 16)
+        short = np.flatnonzero((lengths > 0) & (lengths <= 12))
+        if short.size:  # the bytes themselves, inline
+            at = np.minimum(lo[short, None] + np.arange(12), len(data) - 1)
+            views[short, 4:] = np.where(np.arange(12) < lengths[short, None], data[at], 0)
+        return pa.Array.from_buffers(pa.binary_view(), rows, [None, pa.py_buffer(views), pa.py_buffer(data)])
+
     def matches(self, docs: Array, starts: Array, ends: Array, texts: pa.LargeStringArray, rows: Array) -> Array:
         """Row-wise ``texts[rows[i]] == doc_text[starts[i]:ends[i]]`` (offsets in range; nulls compare False)."""
         lo, hi = self._bytes(docs, starts, ends)
@@ -1485,6 +1544,12 @@ class DocumentCorpus:
         post_lo, post_hi = self._bytes(docs, ends, post_ends)
         before = _bytes_equal(self.data, pre_lo, pre_hi, prefixes, rows)
         return np.asarray(before & _bytes_equal(self.data, post_lo, post_hi, suffixes, rows), dtype=bool)
+
+
+def _byte_lengths(texts: pa.LargeStringArray, rows: Array) -> Array:
+    """UTF-8 lengths of ``texts[rows]`` (a null's is 0)."""
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    return np.asarray(offsets[rows + 1] - offsets[rows], dtype=np.int64)
 
 
 WORD = 8  # bytes compared at once
@@ -1514,7 +1579,7 @@ def _bytes_equal(data: Array, lo: Array, hi: Array, texts: pa.LargeStringArray, 
         same = data[np.repeat(lo[short], row_lengths) + steps] == text_bytes[np.repeat(text_lo[short], row_lengths)
                                                                              + steps]
         equal[short] = np.logical_and.reduceat(same, starts)
-    return equal
+    return np.asarray(equal, dtype=bool)
 
 
 def _windows_equal(data: Array, lo: Array, text_bytes: Array, text_lo: Array, lengths: Array) -> Array:
