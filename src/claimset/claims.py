@@ -187,7 +187,7 @@ def _claims_by_lookup(mentions: pa.Table, relations: pa.Table, submitted: pa.Tab
                               value_set=mentions[SpansModel.span_id].combine_chunks(), skip_nulls=True))
     kinds = relations[RelationsModel.type]
     linked = (heads >= 0) & (tails >= 0)
-    start, end, span = _mention_order(mentions)
+    offsets = _mention_offsets(mentions)
     columns: dict[str, pa.ChunkedArray | pa.Array] = {
         "claim_id": claim_ids, **{name: claims[name] for name in (SpansModel.doc_id, SpansModel.annotation_id,
                                                                   SpansModel.start, SpansModel.end, SpansModel.text,
@@ -198,8 +198,7 @@ def _claims_by_lookup(mentions: pa.Table, relations: pa.Table, submitted: pa.Tab
                                                    DocumentsModel.published)
     for role, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
         picked = np.flatnonzero(linked & _flags(pc.equal(kinds, relation)))  # by (start, end, span_id) within a claim
-        keys = [key[tails[picked]] for key in (*start, *end, *span)]
-        ranked = picked[np.lexsort([*reversed(keys), heads[picked]])]
+        ranked = _ordered(picked, heads, tails, [key[tails[picked]] for key in offsets], mentions)
         first = ranked[run_starts(pa.array(heads[ranked]))]
         tail_of_claim = np.full(len(claim_rows), -1, dtype=np.int64)
         tail_of_claim[heads[first]] = tails[first]
@@ -207,39 +206,57 @@ def _claims_by_lookup(mentions: pa.Table, relations: pa.Table, submitted: pa.Tab
         for name in _MENTION_COLUMNS:
             if role == "speaker" or name != "entity":
                 columns[f"{role}_{name}"] = tail[name]
-    columns["targets"] = _target_lists(mentions, heads, tails, kinds, linked, (start, end, span), len(claim_rows),
+    columns["targets"] = _target_lists(mentions, heads, tails, kinds, linked, offsets, len(claim_rows),
                                        scheme.stances)
     return pa.table([columns[name] for name in CLAIMS.names], schema=CLAIMS)
 
 
 def _target_lists(mentions: pa.Table, heads: npt.NDArray[np.int64], tails: npt.NDArray[np.int64],
-                  kinds: pa.ChunkedArray, linked: npt.NDArray[np.bool_],
-                  order: tuple[list[npt.NDArray[np.int64]], ...], claims: int, stances: tuple[str, ...]) -> pa.Array:
+                  kinds: pa.ChunkedArray, linked: npt.NDArray[np.bool_], offsets: list[npt.NDArray[np.int64]],
+                  claims: int, stances: tuple[str, ...]) -> pa.Array:
     """Each claim's targets: its stance relations' tails by (start, end, stance, span_id)."""
     stance_rank = _rows(pc.index_in(kinds, value_set=pa.array(sorted(stances), pa.string()), skip_nulls=True))
     picked = np.flatnonzero(linked & (stance_rank >= 0))
-    start, end, span = ([key[tails[picked]] for key in keys] for keys in order)
-    keys = [*start, *end, stance_rank[picked], *span]
-    ranked = picked[np.lexsort([*reversed(keys), heads[picked]])]
+    ranked = _ordered(picked, heads, tails, [*(key[tails[picked]] for key in offsets), stance_rank[picked]],
+                      mentions)
     tail = mentions.take(pa.array(tails[ranked], pa.int64()))
     structs = pc.make_struct(*(tail[name].combine_chunks() for name in _MENTION_COLUMNS),
                              kinds.take(pa.array(ranked, pa.int64())).combine_chunks(),
                              field_names=TARGET.names).cast(TARGET)
     counts = np.bincount(heads[ranked], minlength=claims)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), structs, type=CLAIMS.field("targets").type)
+    list_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(list_offsets), structs, type=CLAIMS.field("targets").type)
 
 
-def _mention_order(mentions: pa.Table) -> list[list[npt.NDArray[np.int64]]]:
-    """start, end and span_id of each mention as integer sort keys, in the order Arrow sorts them (a null last)."""
+def _mention_offsets(mentions: pa.Table) -> list[npt.NDArray[np.int64]]:
+    """start and end of each mention as integer sort keys, in the order Arrow sorts them (a null last)."""
     keys = []
     for name in (SpansModel.start, SpansModel.end):
         values = mentions[name]
-        keys.append([np.asarray(_flags(pc.is_null(values)), dtype=np.int64),
-                     np.asarray(pc.fill_null(values, 0).to_numpy(), dtype=np.int64)])
-    ranks = np.empty(mentions.num_rows, dtype=np.int64)  # the span ids are unique: their rank in sorted order
-    ranks[np.asarray(pc.sort_indices(mentions[SpansModel.span_id]))] = np.arange(mentions.num_rows)
-    return [*keys, [ranks]]
+        keys += [np.asarray(_flags(pc.is_null(values)), dtype=np.int64),
+                 np.asarray(pc.fill_null(values, 0).to_numpy(), dtype=np.int64)]
+    return keys
+
+
+def _ordered(picked: npt.NDArray[np.int64], heads: npt.NDArray[np.int64], tails: npt.NDArray[np.int64],
+             keys: list[npt.NDArray[np.int64]], mentions: pa.Table) -> npt.NDArray[np.int64]:
+    """The relations ``picked``, sorted by head, ``keys`` (aligned with ``picked``) and the tail's span_id.
+
+    The span ids (unique here) are ranked only when two different tails tie on the other keys.
+    """
+    order = np.lexsort([*reversed(keys), heads[picked]])
+    ranked: npt.NDArray[np.int64] = picked[order]
+    if len(ranked) < 2:
+        return ranked
+    tie = (heads[ranked][1:] == heads[ranked][:-1]) & (tails[ranked][1:] != tails[ranked][:-1])
+    for key in keys:
+        tie &= key[order][1:] == key[order][:-1]
+    if not tie.any():
+        return ranked
+    span_rank = np.empty(mentions.num_rows, dtype=np.int64)
+    span_rank[np.asarray(pc.sort_indices(mentions[SpansModel.span_id]))] = np.arange(mentions.num_rows)
+    ranked = picked[np.lexsort([span_rank[tails[picked]], *reversed(keys), heads[picked]])]
+    return ranked
 
 
 def _looked_up(keys: pa.ChunkedArray, table: pa.Table, key: str, column: str) -> pa.ChunkedArray:

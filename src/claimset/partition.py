@@ -140,11 +140,12 @@ class Spool:
 
     def write(self, table: pa.Table, buckets: Array) -> None:
         """Append each row of ``table`` to the file of its bucket, keeping the rows' order within a bucket."""
-        order = np.argsort(buckets, kind="stable")
-        ordered = table.take(pa.array(order))
-        edges = np.searchsorted(buckets[order], np.arange(len(self.paths) + 1))
+        if buckets.size > 1 and (np.diff(buckets) < 0).any():
+            order = np.argsort(buckets, kind="stable")
+            table, buckets = table.take(pa.array(order)), buckets[order]
+        edges = np.searchsorted(buckets, np.arange(len(self.paths) + 1))  # rows of a bucket are now together
         for number in np.flatnonzero(np.diff(edges)):
-            self._writer(int(number)).write_table(ordered.slice(edges[number], edges[number + 1] - edges[number]))
+            self._writer(int(number)).write_table(table.slice(edges[number], edges[number + 1] - edges[number]))
 
     def _writer(self, number: int) -> pa.ipc.RecordBatchStreamWriter:
         if number not in self.writers:

@@ -1256,9 +1256,11 @@ class _RelationEndpoints(_Check):
         spans, relations = bucket.spans, bucket.relations
         if spans is None or relations is None or relations.num_rows == 0:
             return
-        span_ids = spans[SpansModel.span_id].combine_chunks()
-        head = self._endpoints(spans, span_ids, relations[RelationsModel.head_span_id])
-        tail = self._endpoints(spans, span_ids, relations[RelationsModel.tail_span_id])
+        ends = pa.chunked_array([*relations[RelationsModel.head_span_id].chunks,
+                                 *relations[RelationsModel.tail_span_id].chunks], pa.string())
+        where = pc.index_in(ends, value_set=spans[SpansModel.span_id].combine_chunks())  # one lookup for both
+        head = self._endpoints(spans, where.slice(0, relations.num_rows))
+        tail = self._endpoints(spans, where.slice(relations.num_rows))
         elsewhere = np.flatnonzero(relations["tail_bucket"].to_numpy() != bucket.number)
         if elsewhere.size:
             self._look_elsewhere(tail, elsewhere, relations["row"].take(pa.array(elsewhere)).to_pylist(), bucket)
@@ -1283,11 +1285,10 @@ class _RelationEndpoints(_Check):
         _add_ranked(self.ranked, CrossCheck.RELATION_DOC_MISMATCH, relations, np.flatnonzero(~missing & ~same_doc),
                     RelationsModel.doc_id, "{head_span_id} -> {tail_span_id} are not both on doc {doc_id}")
 
-    def _endpoints(self, spans: pa.Table, span_ids: pa.Array, keys: pa.ChunkedArray) -> dict[str, Any]:
-        """For each key, the first span with that span_id (a null finds a null): found with a label, its
-        annotation_id (nan if none), label and doc_id."""
-        found = spans.select([SpansModel.annotation_id, SpansModel.label, SpansModel.doc_id]).take(
-            pc.index_in(keys, value_set=span_ids))
+    def _endpoints(self, spans: pa.Table, where: pa.ChunkedArray) -> dict[str, Any]:
+        """For each endpoint, the first span with its span_id (a null finds a null; ``where`` is that span's row):
+        found with a label, its annotation_id (nan if none), label and doc_id."""
+        found = spans.select([SpansModel.annotation_id, SpansModel.label, SpansModel.doc_id]).take(where)
         return {"ok": _mask(pc.is_valid(found[SpansModel.label])), "annotation_id": _floats(
             found[SpansModel.annotation_id]), "label": found[SpansModel.label].combine_chunks(),
             "doc": found[SpansModel.doc_id].combine_chunks()}
