@@ -206,7 +206,7 @@ class _ClaimsComparison:
         self.whole = False  # settle it on whole tables instead
         self.difference: Failure | None = None
         self.unequal = False  # a slice differed, though no row did
-        self.stored_rows = self.derived_rows = self.compared = 0
+        self.stored_rows = self.derived_rows = 0
         self.batches: Iterator[pa.RecordBatch] = iter(())
         self.held: pa.Table | None = None  # stored rows read but not yet compared
         if not self.path.exists():
@@ -258,7 +258,6 @@ class _ClaimsComparison:
             self.held = self.held.slice(piece.num_rows)
             pieces.append(piece)
             have += piece.num_rows
-        self.compared += have
         return pa.concat_tables(pieces) if pieces else CLAIMS.empty_table()
 
     def failures(self) -> list[Failure]:
@@ -448,7 +447,7 @@ class _Validation:
         comparison = self.comparison if self.comparison is not None and self.comparison.wanted() else None
         submitted = documents = None
         if comparison is not None:
-            if self.annotations is None or not self.documents or not partition.full:
+            if self.annotations is None or not self.documents or not all(partition.full.values()):
                 comparison.whole = True
                 comparison = None
             else:
