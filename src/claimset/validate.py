@@ -66,7 +66,7 @@ MAX_FAILURES_PER_CHECK = 1000  # failures kept per code, per table (single-table
 BATCH_ROWS = 65_536  # rows of spans, relations and rejects validated at once
 DOCUMENT_BATCH_ROWS = 1_024  # documents are long: fewer rows at once
 SPAN_CHUNK = 16_384  # spans whose texts are compared at once (their failures are reported chunk by chunk)
-CLAIM_ROWS = 65_536  # rows of claims.parquet read at once
+CLAIM_ROWS = 16_384  # rows of claims.parquet read at once (its targets are lists: about 300 bytes a row)
 
 CROSS_CHECKS = CrossCheck.describe()  # code -> description (the codes live in claimset.codes)
 
@@ -1304,8 +1304,9 @@ class _RelationEndpoints(_Check):
 
 
 def _floats(values: pa.ChunkedArray) -> Array:
-    """Numbers as float64, a null as nan (as pandas reads an integer column with a null)."""
-    return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    """Numbers as float64, a null as nan (as pandas reads an integer column with a null; past 2**53 inexactly,
+    as pandas does)."""
+    return np.asarray(pc.cast(values, pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _mask(values: pa.ChunkedArray | pa.Array) -> Array:
