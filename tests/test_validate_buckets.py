@@ -60,7 +60,7 @@ TABLE_NAMES = ["documents", "annotations", "spans", "relations"]
 KEYS = {"spans": ["span_id", "doc_id", "annotation_id", "label", "start", "end", "text", "entity", "prefix"],
         "relations": ["relation_id", "head_span_id", "tail_span_id", "type", "doc_id", "annotation_id"],
         "annotations": ["annotation_id", "doc_id", "status", "annotator"], "documents": ["doc_id", "text_sha256"]}
-edits = st.lists(st.tuples(st.sampled_from(["set", "copy", "null", "drop", "repeat", "cancel", "endpoint"]),
+edits = st.lists(st.tuples(st.sampled_from(["set", "copy", "null", "odd", "drop", "repeat", "cancel", "endpoint"]),
                            st.sampled_from(TABLE_NAMES), st.integers(0, 8), st.integers(0, 10**6),
                            st.integers(0, 10**6)), min_size=1, max_size=5)
 
@@ -80,6 +80,8 @@ def plant(base: Path, target: Path, planned: list[tuple[str, str, int, int, int]
             frame.loc[row, column] = frame.loc[other, column]
         elif kind == "null":
             frame.loc[row, column] = None
+        elif kind == "odd":  # past 2**53, or a key that names no annotation
+            frame.loc[row, column] = 2**62 + other if isinstance(frame.loc[other, column], int) else f"x:{other}"
         elif kind == "drop":
             frames[name] = frame.drop(index=row).reset_index(drop=True)
         elif kind == "repeat":
