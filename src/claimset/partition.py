@@ -84,6 +84,13 @@ class Layout:
         buckets[present] = np.searchsorted(self.bounds, values[present], side="right")
         return buckets
 
+    def holds(self, number: int, doc_ids: pa.Array | pa.ChunkedArray) -> bool:
+        """Are all these doc_ids in bucket ``number``'s range (a null in the last bucket's)?"""
+        if doc_ids.null_count and number != self.count - 1:
+            return False
+        low, high = pc.min_max(doc_ids).values()
+        return low.as_py() is None or bool((self.of_docs(pa.array([low.as_py(), high.as_py()])) == number).all())
+
     def of_annotations(self, annotation_ids: pa.Array | pa.ChunkedArray) -> Array:
         """The bucket of the (first) annotation with each id; an unknown or null id is in bucket 0."""
         return self._gather(pc.index_in(annotation_ids, value_set=self.annotation_ids, skip_nulls=True))
