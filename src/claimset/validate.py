@@ -937,17 +937,25 @@ class _DocumentTexts(_Check):
     def batch(self, table: str, batch: _Batch) -> None:
         names = [DocumentsModel.doc_id, DocumentsModel.text, DocumentsModel.text_sha256]
         if any(batch.table[name].null_count for name in names):  # the values pandas gives (nan for a null)
-            rows: Iterable[tuple[Any, ...]] = zip(*(batch.frame[name] for name in names), strict=True)
-        else:
-            rows = zip(*(batch.table[name].to_pylist() for name in names), strict=True)
-        for doc_id, text, text_sha256 in rows:
-            if sha256_text(text) != text_sha256:
-                self.failures.add([Failure("documents", doc_id, DocumentsModel.text_sha256,
-                                           CrossCheck.DOC_HASH_MISMATCH, "text_sha256 does not match the text")])
-            seed = self.seed_by_id.get(doc_id)
-            if seed is not None and seed.text_sha256 != text_sha256:
-                self.failures.add([Failure("documents", doc_id, DocumentsModel.text, CrossCheck.DOC_SEED_MISMATCH,
-                                           f"text differs from {seed.source_file}")])
+            for doc_id, text, text_sha256 in zip(*(batch.frame[name] for name in names), strict=True):
+                self._check(doc_id, sha256_text(text), text_sha256)
+            return
+        texts = _large(batch.column(DocumentsModel.text))  # hashed from the UTF-8 bytes Arrow holds
+        offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset : texts.offset + len(texts) + 1].tolist()
+        data = memoryview(texts.buffers()[2] or b"")
+        for doc_id, low, high, text_sha256 in zip(batch.table[DocumentsModel.doc_id].to_pylist(), offsets[:-1],
+                                                  offsets[1:], batch.table[DocumentsModel.text_sha256].to_pylist(),
+                                                  strict=True):
+            self._check(doc_id, hashlib.sha256(data[low:high]).hexdigest(), text_sha256)
+
+    def _check(self, doc_id: Any, digest: str, text_sha256: Any) -> None:
+        if digest != text_sha256:
+            self.failures.add([Failure("documents", doc_id, DocumentsModel.text_sha256, CrossCheck.DOC_HASH_MISMATCH,
+                                       "text_sha256 does not match the text")])
+        seed = self.seed_by_id.get(doc_id)
+        if seed is not None and seed.text_sha256 != text_sha256:
+            self.failures.add([Failure("documents", doc_id, DocumentsModel.text, CrossCheck.DOC_SEED_MISMATCH,
+                                       f"text differs from {seed.source_file}")])
 
 
 class _AnnotationDocuments(_Check):
