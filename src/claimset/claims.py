@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.partition import Layout
 from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, Scheme
 
 _MENTION = [("span_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())]
@@ -283,6 +284,41 @@ def run_starts(values: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_]:
         both_null = pc.and_(pc.is_null(column.slice(1)), pc.is_null(column.slice(0, len(column) - 1)))
         starts[1:] = ~np.asarray(pc.or_(same, both_null).to_numpy(zero_copy_only=False), dtype=bool)
     return starts
+
+
+class BucketInputs:
+    """The submitted annotations and the documents of each bucket of :mod:`claimset.partition`, so that
+    :func:`claims_of` on one bucket looks ids up among that bucket's, not the whole dataset's.
+
+    An annotation is in the bucket of its id (:meth:`Layout.of_annotations`), a document in the bucket of
+    its doc_id's range; a bucket's claims must be on its documents (:meth:`Layout.holds`) and its spans
+    of submitted annotations of its own (:meth:`strays`), as in every valid dataset.
+    """
+
+    def __init__(self, layout: Layout, submitted: pa.Table, documents: pa.Table) -> None:
+        self.layout = layout
+        self.submitted = self._by_bucket(submitted, layout.of_annotations(submitted[AnnotationsModel.annotation_id]))
+        self.documents = self._by_bucket(documents, layout.of_docs(documents[DocumentsModel.doc_id]))
+        ids = submitted[AnnotationsModel.annotation_id]
+        self.submitted_ids = np.unique(np.asarray(pc.drop_null(ids).to_numpy(), dtype=np.int64))
+        self.null_submitted = ids.null_count > 0
+
+    def _by_bucket(self, table: pa.Table, buckets: npt.NDArray[np.int32]) -> list[pa.Table]:
+        order = np.argsort(buckets, kind="stable")
+        edges = np.searchsorted(buckets[order], np.arange(self.layout.count + 1))
+        ordered = table.take(pa.array(order, pa.int64()))
+        return [ordered.slice(edges[number], edges[number + 1] - edges[number]) for number in range(self.layout.count)]
+
+    def strays(self, number: int, spans: pa.Table) -> bool:
+        """Does bucket ``number`` hold a span of a submitted annotation of another bucket?"""
+        ids = spans[SpansModel.annotation_id]
+        if self.null_submitted and ids.null_count:
+            return True
+        values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)
+        where = np.minimum(np.searchsorted(self.submitted_ids, values), max(len(self.submitted_ids) - 1, 0))
+        submitted = np.asarray(ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool) & (
+            self.submitted_ids[where] == values if len(self.submitted_ids) else False)
+        return bool((self.layout.of_annotations(ids)[submitted] != number).any())
 
 
 class ClaimsWriter:

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from claimset import __version__
 from claimset.claims import (
     CLAIMS,
+    BucketInputs,
     ClaimsWriter,
     claims_of,
     derive_claims,
@@ -270,8 +271,8 @@ def write_claims(directory: Path, scheme: Scheme, path: Path | None = None) -> i
 
 
 def _write_claims_by_bucket(directory: Path, scheme: Scheme, path: Path) -> int:
-    documents = _read(directory, "documents", CLAIM_INPUTS["documents"])
-    annotations = _read(directory, "annotations", (*CLAIM_INPUTS["annotations"], AnnotationsModel.doc_id))
+    documents = _read_whole(directory, "documents", CLAIM_INPUTS["documents"])
+    annotations = _read_whole(directory, "annotations", (*CLAIM_INPUTS["annotations"], AnnotationsModel.doc_id))
     submitted = submitted_annotations(annotations)
     if not unique(submitted[AnnotationsModel.annotation_id], documents[DocumentsModel.doc_id]):
         raise _NotInBuckets  # duplicated ids: the joins of the whole tables
@@ -279,12 +280,13 @@ def _write_claims_by_bucket(directory: Path, scheme: Scheme, path: Path) -> int:
                                   for name in ("spans", "relations"))
     layout = Layout.build(documents[DocumentsModel.doc_id], annotations[AnnotationsModel.annotation_id],
                           annotations[AnnotationsModel.doc_id], spans_file.metadata.num_rows)
+    inputs = BucketInputs(layout, submitted, documents)
+    del annotations, submitted, documents
     with work_directory(directory) as work:
-        spans = Spool(work, "spans", layout.count, mentions_of(_schema("spans").empty_table(), submitted).schema)
+        spans = Spool(work, "spans", layout.count, _schema("spans", CLAIM_INPUTS["spans"]))
         relations = Spool(work, "relations", layout.count, _schema("relations", CLAIM_INPUTS["relations"]))
         for batch in _batches(spans_file, "spans"):
-            mentions = mentions_of(batch, submitted)
-            spans.write(mentions, layout.of_keys(mentions[SpansModel.span_id]))
+            spans.write(batch, layout.of_keys(batch[SpansModel.span_id]))
         for batch in _batches(relations_file, "relations"):
             heads = layout.of_keys(batch[RelationsModel.head_span_id])
             if (layout.of_keys(batch[RelationsModel.tail_span_id]) != heads).any():
@@ -294,16 +296,25 @@ def _write_claims_by_bucket(directory: Path, scheme: Scheme, path: Path) -> int:
         relations.close()
         with ClaimsWriter(path) as writer:
             for number in range(layout.count):
-                mentions = spans.read(number)
-                if not unique(mentions[SpansModel.span_id]):  # duplicated ids: the joins of the whole tables
-                    raise _NotInBuckets
-                claims = claims_of(mentions, relations.read(number), submitted, documents, scheme, lookups=True)
+                bucket_spans = spans.read(number)
+                if inputs.strays(number, bucket_spans) or not unique(bucket_spans[SpansModel.span_id]):
+                    raise _NotInBuckets  # spans of another bucket's annotations; repeated span ids
+                submitted, documents = inputs.submitted[number], inputs.documents[number]
+                claims = claims_of(mentions_of(bucket_spans, submitted), relations.read(number), submitted,
+                                   documents, scheme, lookups=True)
                 if not layout.holds(number, claims["doc_id"]):  # a claim on another document than its annotation
                     raise _NotInBuckets
                 writer.add(claims)
-                del mentions, claims
+                del bucket_spans, claims
                 pa.default_memory_pool().release_unused()  # mimalloc keeps freed pages otherwise
     return writer.rows
+
+
+def _read_whole(directory: Path, name: str, columns: Sequence[str]) -> pa.Table:
+    """Table ``name`` (its ``columns``, cast to their types) in one piece, read by this thread alone: Parquet's
+    reader threads leave their freed buffers in the allocator's pages."""
+    file = pq.ParquetFile(table_path(directory, name), pre_buffer=False)
+    return file.read(columns=list(columns), use_threads=False).cast(_schema(name, columns))
 
 
 def _schema(name: str, columns: Sequence[str] | None = None) -> pa.Schema:

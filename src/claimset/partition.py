@@ -20,6 +20,7 @@ the tail belongs to the head's annotation, as it does in a valid dataset.
 
 from __future__ import annotations
 
+import bisect
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -56,44 +57,64 @@ class Layout:
     """Which bucket a document, an annotation or a key is in."""
 
     count: int
-    bounds: Array  # object array of doc_ids, sorted: bucket i holds bounds[i-1] <= doc_id < bounds[i]
-    annotation_ids: pa.Array  # int64, the annotations table's ids in row order
-    annotation_keys: pa.Array  # string, str(annotation_id) of the same rows
-    annotation_buckets: Array  # int32, the bucket of each of those rows' documents
+    documents: pa.Array  # the distinct doc_ids of documents, sorted
+    document_buckets: Array  # int32, the bucket of each of them
+    bounds: list[str]  # bucket i holds bounds[i-1] <= doc_id < bounds[i]
+    ids: Array  # int64, the annotation ids, sorted (an id repeated: its first row)
+    id_buckets: Array  # int32, the bucket of the document of each of them
 
     @classmethod
     def build(cls, doc_ids: pa.Array | None, annotation_ids: pa.Array | None, annotation_docs: pa.Array | None,
               spans: int) -> Layout:
         """Buckets of about :data:`SPANS_PER_BUCKET` of ``spans``, cut at documents (no more than there are)."""
-        distinct = _sorted_distinct(doc_ids)
+        distinct = pa.array([], pa.string()) if doc_ids is None else pc.drop_null(pc.unique(doc_ids))
+        distinct = distinct.take(pc.sort_indices(distinct))
         count = max(1, min(-(-spans // SPANS_PER_BUCKET), len(distinct), MAX_BUCKETS))
-        bounds = np.array([distinct[(number * len(distinct)) // count] for number in range(1, count)], dtype=object)
-        if annotation_ids is None or annotation_docs is None:
-            annotation_ids, annotation_docs = pa.array([], pa.int64()), pa.array([], pa.string())
-        layout = cls(count, bounds, annotation_ids, pc.cast(annotation_ids, pa.string()), np.zeros(0, np.int32))
-        layout.annotation_buckets = layout.of_docs(annotation_docs)
+        cuts = np.array([(number * len(distinct)) // count for number in range(1, count)], dtype=np.int64)
+        buckets = np.searchsorted(cuts, np.arange(len(distinct)), side="right").astype(np.int32)
+        layout = cls(count, distinct, buckets, [str(distinct[int(cut)].as_py()) for cut in cuts],
+                     np.zeros(0, np.int64), np.zeros(0, np.int32))
+        if annotation_ids is not None and annotation_docs is not None and count > 1:
+            present = np.asarray(annotation_ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            values = np.asarray(pc.fill_null(annotation_ids, 0).to_numpy(), dtype=np.int64)[present]
+            annotation_buckets = layout.of_docs(annotation_docs)[present]
+            order = np.argsort(values, kind="stable")  # the first row of a repeated id first
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = values[order][1:] != values[order][:-1]
+            layout.ids, layout.id_buckets = values[order][first], annotation_buckets[order][first]
         return layout
 
     def of_docs(self, doc_ids: pa.Array | pa.ChunkedArray) -> Array:
         """The range bucket of each doc_id; a null one is in the last bucket."""
         if self.count == 1:
             return np.zeros(len(doc_ids), np.int32)
-        values = np.asarray(doc_ids.to_numpy(zero_copy_only=False), dtype=object)
-        buckets = np.full(len(values), self.count - 1, np.int32)
-        present = pc.is_valid(doc_ids).to_numpy(zero_copy_only=False)
-        buckets[present] = np.searchsorted(self.bounds, values[present], side="right")
+        rank = np.asarray(pc.fill_null(pc.index_in(doc_ids, value_set=self.documents), -1).to_numpy(),
+                          dtype=np.int64)
+        buckets = np.full(len(rank), self.count - 1, np.int32)
+        known = rank >= 0
+        buckets[known] = self.document_buckets[rank[known]]
+        elsewhere = np.flatnonzero(~known & np.asarray(pc.is_valid(doc_ids).to_numpy(zero_copy_only=False)))
+        for row in elsewhere:  # a doc_id no document has: its range, found by bisection
+            buckets[row] = self.of_doc(doc_ids[int(row)].as_py())
         return buckets
+
+    def of_doc(self, doc_id: str | None) -> int:
+        """The range bucket of one doc_id (a null one: the last)."""
+        return self.count - 1 if doc_id is None else bisect.bisect_right(self.bounds, doc_id)
 
     def holds(self, number: int, doc_ids: pa.Array | pa.ChunkedArray) -> bool:
         """Are all these doc_ids in bucket ``number``'s range (a null in the last bucket's)?"""
         if doc_ids.null_count and number != self.count - 1:
             return False
-        low, high = pc.min_max(doc_ids).values()
-        return low.as_py() is None or bool((self.of_docs(pa.array([low.as_py(), high.as_py()])) == number).all())
+        low, high = (value.as_py() for value in pc.min_max(doc_ids).values())
+        return low is None or self.of_doc(low) == self.of_doc(high) == number
 
     def of_annotations(self, annotation_ids: pa.Array | pa.ChunkedArray) -> Array:
-        """The bucket of the (first) annotation with each id; an unknown or null id is in bucket 0."""
-        return self._gather(pc.index_in(annotation_ids, value_set=self.annotation_ids, skip_nulls=True))
+        """The bucket of the annotation with each id; an unknown or null id is in bucket 0."""
+        if self.count == 1:
+            return np.zeros(len(annotation_ids), np.int32)
+        present = np.asarray(annotation_ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        return self._lookup(np.asarray(pc.fill_null(annotation_ids, 0).to_numpy(), dtype=np.int64), present)
 
     def of_keys(self, keys: pa.Array | pa.ChunkedArray) -> Array:
         """The bucket of the annotation each key's text before its first ``:`` names; bucket 0 if none."""
@@ -102,18 +123,30 @@ class Layout:
         return self.of_owners(owners(keys))
 
     def of_owners(self, names: pa.Array | pa.ChunkedArray) -> Array:
-        """The bucket of the annotation each name is the id of (:func:`owners` of a key); bucket 0 if none."""
+        """The bucket of the annotation each name is ``str()`` of the id of (:func:`owners` of a key); bucket 0
+        if none. A name is the id of an annotation only if written as ``str()`` writes an integer."""
         if self.count == 1:
             return np.zeros(len(names), np.int32)
-        return self._gather(pc.index_in(names, value_set=self.annotation_keys, skip_nulls=True))
+        names = pc.fill_null(names, "")
+        plain = np.asarray(pc.match_substring_regex(names, r"^(0|-?[1-9][0-9]{0,17})$").to_numpy(
+            zero_copy_only=False), dtype=bool)  # at most 18 digits: an int64
+        values = np.zeros(len(names), dtype=np.int64)
+        values[plain] = np.asarray(pc.cast(names.filter(pa.array(plain)), pa.int64()).to_numpy(), dtype=np.int64)
+        long = np.asarray(pc.match_substring_regex(names, r"^-?[1-9][0-9]{18}$").to_numpy(zero_copy_only=False),
+                          dtype=bool)
+        for row in np.flatnonzero(long):  # 19 digits: an int64 or not
+            number = int(names[int(row)].as_py())
+            if -(2**63) <= number < 2**63:
+                values[row], plain[row] = number, True
+        return self._lookup(values, plain)
 
-    def _gather(self, rows: pa.Array | pa.ChunkedArray) -> Array:
-        if self.count == 1:
-            return np.zeros(len(rows), np.int32)
-        where = np.asarray(pc.fill_null(rows, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        buckets = np.zeros(len(where), np.int32)
-        found = where >= 0
-        buckets[found] = self.annotation_buckets[where[found]]
+    def _lookup(self, values: Array, present: Array) -> Array:
+        where = np.minimum(np.searchsorted(self.ids, values), max(len(self.ids) - 1, 0))
+        found = present & (len(self.ids) > 0)
+        if len(self.ids):
+            found &= self.ids[where] == values
+        buckets = np.zeros(len(values), np.int32)
+        buckets[found] = self.id_buckets[where[found]]
         return buckets
 
 
@@ -128,13 +161,6 @@ def split_keys(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.ChunkedA
     after = pc.utf8_slice_codeunits(pc.list_element(parts, 1), 0, -1)  # less the ":" added
     has_colon = pc.greater_equal(pc.find_substring(keys, ":"), 0)
     return pc.list_element(parts, 0), pc.if_else(has_colon, after, pa.scalar(None, pa.string()))
-
-
-def _sorted_distinct(doc_ids: pa.Array | None) -> list[str]:
-    if doc_ids is None or len(doc_ids) == 0:
-        return []
-    distinct = pc.drop_null(pc.unique(doc_ids))
-    return [str(value) for value in distinct.take(pc.sort_indices(distinct)).to_pylist()]
 
 
 class Spool:

@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from claimset.claims import CLAIMS, claims_of, mentions_of, run_starts, submitted_annotations, unique
+from claimset.claims import CLAIMS, BucketInputs, claims_of, mentions_of, run_starts, submitted_annotations, unique
 from claimset.codes import CrossCheck
 from claimset.dataset import resolve_scheme
 from claimset.errors import ClaimsetError
@@ -445,14 +445,16 @@ class _Validation:
         relations_unique = self.tables.get("relations") if partition.keys.get("relations") \
             and "relations" not in self.unreadable else None
         comparison = self.comparison if self.comparison is not None and self.comparison.wanted() else None
-        submitted = documents = None
+        inputs = None
         if comparison is not None:
             if self.annotations is None or not self.documents or not all(partition.full.values()):
                 comparison.whole = True
                 comparison = None
             else:
-                submitted = submitted_annotations(self.annotations)
-                documents = pa.concat_tables(self.documents)
+                inputs = BucketInputs(partition.layout, submitted_annotations(self.annotations),
+                                      pa.concat_tables(self.documents))
+        self.annotations = None
+        self.documents = []
         if not checks and spans_unique is None and relations_unique is None and comparison is None:
             return
         tails = partition.foreign_tails() if any(isinstance(check, _RelationEndpoints) for check in checks) else {}
@@ -468,20 +470,21 @@ class _Validation:
             for check in checks:
                 check.bucket(bucket)
             if comparison is not None and comparison.wanted() and not failed():
-                assert submitted is not None and documents is not None
-                self._compare_claims(comparison, bucket, partition.layout, submitted, documents)
+                assert inputs is not None
+                self._compare_claims(comparison, bucket, inputs)
             del spans, relations, bucket
             pa.default_memory_pool().release_unused()
 
-    def _compare_claims(self, comparison: _ClaimsComparison, bucket: _Bucket, layout: Layout, submitted: pa.Table,
-                        documents: pa.Table) -> None:
-        if bucket.spans is None or bucket.relations is None or \
-                (bucket.relations["tail_bucket"].to_numpy() != bucket.number).any():
+    def _compare_claims(self, comparison: _ClaimsComparison, bucket: _Bucket, inputs: BucketInputs) -> None:
+        spans, relations = bucket.spans, bucket.relations
+        if spans is None or relations is None or (relations["tail_bucket"].to_numpy() != bucket.number).any() \
+                or inputs.strays(bucket.number, spans):
             comparison.whole = True
             return
-        claims = claims_of(mentions_of(bucket.spans, submitted), bucket.relations, submitted, documents, self.scheme,
+        submitted, documents = inputs.submitted[bucket.number], inputs.documents[bucket.number]
+        claims = claims_of(mentions_of(spans, submitted), relations, submitted, documents, self.scheme,
                            lookups=True)  # with no failures so far, the ids are unique
-        if not layout.holds(bucket.number, claims["doc_id"]):
+        if not inputs.layout.holds(bucket.number, claims["doc_id"]):
             comparison.whole = True
             return
         comparison.add(claims)
@@ -973,6 +976,7 @@ class _AnnotationDocuments(_Check):
             self.doc_ids.extend(batch.column(DocumentsModel.doc_id).chunks)
             return
         known = pa.concat_arrays(self.doc_ids) if self.doc_ids else pa.array([], pa.string())  # documents came first
+        self.doc_ids = []
         missing = ~batch.mask(pc.is_in(batch.column(AnnotationsModel.doc_id), value_set=known))  # nan finds nan
         if missing.any():
             self.failures.add_rows(batch.frame[missing], "annotations", AnnotationsModel.annotation_id,
@@ -985,25 +989,29 @@ class _SpanAnnotations(_Check):
 
     tables = ("annotations", "spans")
     codes = (CrossCheck.SPAN_ANNOTATION_MISSING, CrossCheck.SPAN_DOC_MISMATCH)
-    submitted: pa.Table  # annotation_id, doc_id of the submitted annotations; annotations come first
-    annotations: _Batch
+    ids: Array  # the submitted annotations' ids, sorted; annotations come first
+    docs: pa.Array  # their doc_ids, in the same order
+    frame: pd.DataFrame | None = None  # the annotations as pandas reads them, where a merge is needed
 
     def batch(self, table: str, batch: _Batch) -> None:
         if table == "annotations":
-            self.annotations = batch
-            columns = [batch.column(AnnotationsModel.annotation_id), batch.column(AnnotationsModel.doc_id)]
-            submitted = batch.mask(pc.equal(batch.column(AnnotationsModel.status), "submitted"))
-            self.submitted = pa.table(columns, names=["id", "doc"]).filter(pa.array(submitted))
-            ids = self.submitted["id"]
+            submitted = pa.array(batch.mask(pc.equal(batch.column(AnnotationsModel.status), "submitted")))
+            ids = batch.column(AnnotationsModel.annotation_id).filter(submitted)
             # a lookup per span stands for pandas' merge where the ids are unique (a merge repeats a span per match)
-            self.lookups = ids.null_count == 0 and pc.count_distinct(ids).as_py() == len(ids)
+            self.lookups = ids.null_count == 0 and unique(ids)
+            values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)
+            order = np.argsort(values, kind="stable")
+            self.ids = values[order]
+            self.docs = batch.column(AnnotationsModel.doc_id).filter(submitted).take(pa.array(order)).combine_chunks()
             return
         if not self.lookups:
             self._merged(batch.frame)
             return
-        where = pc.index_in(batch.column(SpansModel.annotation_id), value_set=self.submitted["id"].combine_chunks(),
-                            skip_nulls=True)
-        annotation_doc = self.submitted["doc"].take(where)
+        ids = batch.column(SpansModel.annotation_id)
+        values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)
+        where = np.minimum(np.searchsorted(self.ids, values), max(len(self.ids) - 1, 0))
+        found = batch.mask(pc.is_valid(ids)) & (self.ids[where] == values if len(self.ids) else False)
+        annotation_doc = self.docs.take(pa.array(where, mask=~found))
         missing = ~batch.mask(pc.is_valid(annotation_doc))
         wrong_doc = ~missing & ~batch.mask(pc.equal(annotation_doc, batch.column(SpansModel.doc_id)))
         if missing.any():
@@ -1016,7 +1024,9 @@ class _SpanAnnotations(_Check):
                                    "doc {doc_id} but its annotation is on {annotation_doc}")
 
     def _merged(self, frame: pd.DataFrame) -> None:
-        annotations = self.annotations.frame
+        if self.frame is None:  # repeated or null ids fail pandera: the frame fed was the one pandas reads
+            self.frame = self.files["annotations"].read(use_threads=False).to_pandas()
+        annotations = self.frame
         submitted = annotations[annotations[AnnotationsModel.status] == "submitted"]
         submitted = submitted[[AnnotationsModel.annotation_id, AnnotationsModel.doc_id]].rename(
             columns={AnnotationsModel.doc_id: "annotation_doc"})
