@@ -128,15 +128,17 @@ class Layout:
         if self.count == 1:
             return np.zeros(len(names), np.int32)
         names = pc.fill_null(names, "")
-        plain = np.asarray(pc.match_substring_regex(names, r"^(0|-?[1-9][0-9]{0,17})$").to_numpy(
-            zero_copy_only=False), dtype=bool)  # at most 18 digits: an int64
+        lengths = np.asarray(pc.binary_length(names).to_numpy(), dtype=np.int64)
+        zero_led = np.asarray(pc.starts_with(names, "0").to_numpy(zero_copy_only=False), dtype=bool) & (lengths > 1)
+        plain = np.asarray(pc.ascii_is_decimal(names).to_numpy(zero_copy_only=False), dtype=bool) & ~zero_led & (
+            lengths <= 18)  # at most 18 digits: an int64
         values = np.zeros(len(names), dtype=np.int64)
         values[plain] = np.asarray(pc.cast(names.filter(pa.array(plain)), pa.int64()).to_numpy(), dtype=np.int64)
-        long = np.asarray(pc.match_substring_regex(names, r"^-?[1-9][0-9]{18}$").to_numpy(zero_copy_only=False),
-                          dtype=bool)
-        for row in np.flatnonzero(long):  # 19 digits: an int64 or not
-            number = int(names[int(row)].as_py())
-            if -(2**63) <= number < 2**63:
+        signed = np.asarray(pc.starts_with(names, "-").to_numpy(zero_copy_only=False), dtype=bool)
+        for row in np.flatnonzero(~plain & (signed | (lengths > 18)) & ~zero_led):  # rare: str() of another int64?
+            text = str(names[int(row)].as_py())
+            number = int(text) if text.lstrip("-").isascii() and text.lstrip("-").isdecimal() else None
+            if number is not None and str(number) == text and -(2**63) <= number < 2**63:
                 values[row], plain[row] = number, True
         return self._lookup(values, plain)
 
