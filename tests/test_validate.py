@@ -187,6 +187,10 @@ TAMPERED = [
     pytest.param({"relations": set_cell("relation_id", 1, "11:c>q:said_by")},
                  [("relations", "11:c>q:said_by", "relation_id", "relation_id_mismatch")],
                  id="relation-id-inconsistent"),
+    pytest.param({"relations": set_cell("annotation_id", 0, 2**62)},  # compared as a float, as pandas does
+                 [("relations", "11:c>s:said_by", "annotation_id", "relation_cross_annotation"),
+                  ("relations", "11:c>s:said_by", "relation_id", "relation_id_mismatch")],
+                 id="relation-annotation-id-past-2-to-the-53"),
 ]
 
 

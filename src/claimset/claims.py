@@ -13,11 +13,17 @@ the tails of the scheme's stance relations, sorted by ``(start, end, stance, spa
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import TracebackType
+
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.partition import Layout
 from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, Scheme
 
 _MENTION = [("span_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())]
@@ -57,6 +63,8 @@ INPUTS: dict[str, tuple[str, ...]] = {
 
 
 CLAIMS_PER_STEP = 20_000  # claims derived at once: the joins' memory stays bounded however large the dataset
+CLAIMS_ROW_GROUP = 65_536  # rows of a row group of claims.parquet, each written from one chunk
+SORT_KEYS = [("doc_id", "ascending"), ("start", "ascending"), ("end", "ascending"), ("claim_id", "ascending")]
 
 
 def derive_claims(documents: pa.Table, annotations: pa.Table, spans: pa.Table, relations: pa.Table,
@@ -66,21 +74,57 @@ def derive_claims(documents: pa.Table, annotations: pa.Table, spans: pa.Table, r
     Columnar (Arrow joins and grouped aggregations), so it costs little next to an import, and done
     :data:`CLAIMS_PER_STEP` claims at a time, each step joining only their relations and tails.
     """
-    submitted = annotations.filter(pc.equal(annotations[AnnotationsModel.status], "submitted")).select(
+    submitted = submitted_annotations(annotations)
+    return claims_of(mentions_of(spans, submitted), relations, submitted, documents, scheme)
+
+
+def submitted_annotations(annotations: pa.Table) -> pa.Table:
+    """annotation_id and annotator of the submitted annotations."""
+    return annotations.filter(pc.equal(annotations[AnnotationsModel.status], "submitted")).select(
         [AnnotationsModel.annotation_id, AnnotationsModel.annotator])
+
+
+def mentions_of(spans: pa.Table, submitted: pa.Table) -> pa.Table:
+    """The spans of the submitted annotations, with the columns the claims table takes from them."""
     mentions = spans.select([SpansModel.span_id, SpansModel.annotation_id, SpansModel.doc_id, SpansModel.label,
                              SpansModel.start, SpansModel.end, SpansModel.text, SpansModel.quote_type,
                              SpansModel.entity])
-    mentions = mentions.filter(pc.is_in(mentions[SpansModel.annotation_id], submitted[AnnotationsModel.annotation_id]))
+    return mentions.filter(pc.is_in(mentions[SpansModel.annotation_id], submitted[AnnotationsModel.annotation_id]))
+
+
+def claims_of(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,
+              scheme: Scheme, lookups: bool | None = None) -> pa.Table:
+    """The claims among ``mentions``, sorted; ``relations`` and ``mentions`` must hold their relations and tails.
+
+    Called on whole tables, or on one bucket of :mod:`claimset.partition` at a time (a bucket holds
+    its claims' relations and, in a valid dataset, their tails). Where span ids, annotation ids and
+    doc_ids are unique, as in every valid dataset, by lookups and sorts of row numbers
+    (:func:`_claims_by_lookup`); else by Arrow joins (:func:`_claims_by_join`), which repeat a row per
+    match. ``lookups`` says whether the ids are unique (:func:`unique`), if the caller knows.
+    """
+    documents = documents.select([DocumentsModel.doc_id, DocumentsModel.published])
+    if lookups is None:
+        lookups = unique(mentions[SpansModel.span_id], submitted[AnnotationsModel.annotation_id],
+                         documents[DocumentsModel.doc_id])
+    derive = _claims_by_lookup if lookups else _claims_by_join
+    return derive(mentions, relations, submitted, documents, scheme).sort_by(SORT_KEYS)
+
+
+def unique(*columns: pa.ChunkedArray | pa.Array) -> bool:
+    """Does each column hold each value at most once (a null counting as a value)?"""
+    return all(len(pc.unique(column)) == len(column) for column in columns)
+
+
+def _claims_by_join(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,
+                    scheme: Scheme) -> pa.Table:
+    """The claims' rows, unsorted, by Arrow joins, :data:`CLAIMS_PER_STEP` claims at a time."""
     claims = mentions.filter(pc.equal(mentions[SpansModel.label], scheme.claim_label)).drop_columns(
         [SpansModel.label]).rename_columns({SpansModel.span_id: "claim_id"})
     claims = claims.join(submitted, AnnotationsModel.annotation_id)
-    claims = claims.join(documents.select([DocumentsModel.doc_id, DocumentsModel.published]), SpansModel.doc_id)
+    claims = claims.join(documents, SpansModel.doc_id)
     steps = [_with_roles(claims.slice(start, CLAIMS_PER_STEP), mentions, relations, scheme)
              for start in range(0, claims.num_rows, CLAIMS_PER_STEP)]
-    derived = pa.concat_tables(steps) if steps else CLAIMS.empty_table()
-    return derived.sort_by([("doc_id", "ascending"), ("start", "ascending"), ("end", "ascending"),
-                            ("claim_id", "ascending")])
+    return pa.concat_tables(steps) if steps else CLAIMS.empty_table()
 
 
 def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, scheme: Scheme) -> pa.Table:
@@ -95,7 +139,7 @@ def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, schem
     targeted, target_lists = _targets(tails, scheme.stances)  # Arrow joins carry no list columns: join a row number
     claims = claims.join(pa.table({"claim_id": targeted, "target_row": pa.array(range(len(targeted)), pa.int64())}),
                          "claim_id", join_type="left outer")
-    targets = target_lists.take(claims["target_row"]).fill_null(pa.scalar([], type=CLAIMS.field("targets").type))
+    targets = target_lists.take(pc.fill_null(claims["target_row"], len(targeted)))  # the last list is empty
     return pa.table([targets if name == "targets" else claims[name] for name in CLAIMS.names], schema=CLAIMS)
 
 
@@ -115,7 +159,8 @@ def _first_tail(tails: pa.Table, relation: str, role: str) -> pa.Table:
 
 
 def _targets(tails: pa.Table, stances: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
-    """Claim ids, and for each its list of targets (a struct per stance relation) by (start, end, stance, span_id)."""
+    """Claim ids, and for each its list of targets (a struct per stance relation) by (start, end, stance, span_id),
+    then one empty list more."""
     found = tails.filter(pc.is_in(tails[RelationsModel.type], pa.array(stances))).sort_by(
         [(RelationsModel.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
          (RelationsModel.type, "ascending"), ("span_id", "ascending")])
@@ -125,6 +170,212 @@ def _targets(tails: pa.Table, stances: tuple[str, ...]) -> tuple[pa.Array, pa.Ar
     # ``found`` is sorted by claim: each claim's targets are one run of rows, its list one slice of them
     changes = pc.not_equal(heads.slice(1), heads.slice(0, max(len(heads) - 1, 0))).to_numpy(zero_copy_only=False)
     starts = np.concatenate([[0], np.flatnonzero(changes) + 1]) if len(heads) else np.array([], dtype=np.int64)
-    offsets = pa.array(np.append(starts, len(heads)).astype(np.int32))
-    return (heads.take(pa.array(starts, type=pa.int64())),
+    offsets = pa.array(np.append(starts, [len(heads), len(heads)]).astype(np.int32))
+    return (heads.take(pa.array(starts, type=pa.int64())),  # each claim's list, then an empty one
             pa.ListArray.from_arrays(offsets, structs, type=CLAIMS.field("targets").type))
+
+
+def _claims_by_lookup(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,
+                      scheme: Scheme) -> pa.Table:
+    """The claims' rows, unsorted, where ids are unique: each relation's head and tail looked up by row number,
+    the first tails and the target lists found by sorting row numbers (what :func:`_claims_by_join` gives)."""
+    is_claim = _flags(pc.equal(mentions[SpansModel.label], scheme.claim_label))
+    claim_rows = np.flatnonzero(is_claim)
+    claims = mentions.take(pa.array(claim_rows, pa.int64()))
+    claim_ids = claims[SpansModel.span_id].combine_chunks()
+    heads = _rows(pc.index_in(relations[RelationsModel.head_span_id], value_set=claim_ids, skip_nulls=True))
+    tails = _rows(pc.index_in(relations[RelationsModel.tail_span_id],
+                              value_set=mentions[SpansModel.span_id].combine_chunks(), skip_nulls=True))
+    kinds = relations[RelationsModel.type]
+    linked = (heads >= 0) & (tails >= 0)
+    offsets = _mention_offsets(mentions)
+    columns: dict[str, pa.ChunkedArray | pa.Array] = {
+        "claim_id": claim_ids, **{name: claims[name] for name in (SpansModel.doc_id, SpansModel.annotation_id,
+                                                                  SpansModel.start, SpansModel.end, SpansModel.text,
+                                                                  SpansModel.quote_type)}}
+    columns[AnnotationsModel.annotator] = _looked_up(claims[SpansModel.annotation_id], submitted,
+                                                     AnnotationsModel.annotation_id, AnnotationsModel.annotator)
+    columns[DocumentsModel.published] = _looked_up(claims[SpansModel.doc_id], documents, DocumentsModel.doc_id,
+                                                   DocumentsModel.published)
+    for role, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
+        picked = np.flatnonzero(linked & _flags(pc.equal(kinds, relation)))  # by (start, end, span_id) within a claim
+        ranked = _ordered(picked, heads, tails, [key[tails[picked]] for key in offsets], mentions)
+        first = ranked[run_starts(pa.array(heads[ranked]))]
+        tail_of_claim = np.full(len(claim_rows), -1, dtype=np.int64)
+        tail_of_claim[heads[first]] = tails[first]
+        tail = mentions.take(pa.array(tail_of_claim, mask=tail_of_claim < 0))
+        for name in _MENTION_COLUMNS:
+            if role == "speaker" or name != "entity":
+                columns[f"{role}_{name}"] = tail[name]
+    columns["targets"] = _target_lists(mentions, heads, tails, kinds, linked, offsets, len(claim_rows),
+                                       scheme.stances)
+    return pa.table([columns[name] for name in CLAIMS.names], schema=CLAIMS)
+
+
+def _target_lists(mentions: pa.Table, heads: npt.NDArray[np.int64], tails: npt.NDArray[np.int64],
+                  kinds: pa.ChunkedArray, linked: npt.NDArray[np.bool_], offsets: list[npt.NDArray[np.int64]],
+                  claims: int, stances: tuple[str, ...]) -> pa.Array:
+    """Each claim's targets: its stance relations' tails by (start, end, stance, span_id)."""
+    stance_rank = _rows(pc.index_in(kinds, value_set=pa.array(sorted(stances), pa.string()), skip_nulls=True))
+    picked = np.flatnonzero(linked & (stance_rank >= 0))
+    ranked = _ordered(picked, heads, tails, [*(key[tails[picked]] for key in offsets), stance_rank[picked]],
+                      mentions)
+    tail = mentions.take(pa.array(tails[ranked], pa.int64()))
+    structs = pc.make_struct(*(tail[name].combine_chunks() for name in _MENTION_COLUMNS),
+                             kinds.take(pa.array(ranked, pa.int64())).combine_chunks(),
+                             field_names=TARGET.names).cast(TARGET)
+    counts = np.bincount(heads[ranked], minlength=claims)
+    list_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(list_offsets), structs, type=CLAIMS.field("targets").type)
+
+
+def _mention_offsets(mentions: pa.Table) -> list[npt.NDArray[np.int64]]:
+    """start and end of each mention as integer sort keys, in the order Arrow sorts them (a null last)."""
+    keys = []
+    for name in (SpansModel.start, SpansModel.end):
+        values = mentions[name]
+        keys += [np.asarray(_flags(pc.is_null(values)), dtype=np.int64),
+                 np.asarray(pc.fill_null(values, 0).to_numpy(), dtype=np.int64)]
+    return keys
+
+
+def _ordered(picked: npt.NDArray[np.int64], heads: npt.NDArray[np.int64], tails: npt.NDArray[np.int64],
+             keys: list[npt.NDArray[np.int64]], mentions: pa.Table) -> npt.NDArray[np.int64]:
+    """The relations ``picked``, sorted by head, ``keys`` (aligned with ``picked``) and the tail's span_id.
+
+    The span ids (unique here) are ranked only when two different tails tie on the other keys.
+    """
+    order = np.lexsort([*reversed(keys), heads[picked]])
+    ranked: npt.NDArray[np.int64] = picked[order]
+    if len(ranked) < 2:
+        return ranked
+    tie = (heads[ranked][1:] == heads[ranked][:-1]) & (tails[ranked][1:] != tails[ranked][:-1])
+    for key in keys:
+        tie &= key[order][1:] == key[order][:-1]
+    if not tie.any():
+        return ranked
+    span_rank = np.empty(mentions.num_rows, dtype=np.int64)
+    span_rank[np.asarray(pc.sort_indices(mentions[SpansModel.span_id]))] = np.arange(mentions.num_rows)
+    ranked = picked[np.lexsort([span_rank[tails[picked]], *reversed(keys), heads[picked]])]
+    return ranked
+
+
+def _looked_up(keys: pa.ChunkedArray, table: pa.Table, key: str, column: str) -> pa.ChunkedArray:
+    """``table[column]`` at the (unique) row whose ``key`` is each key; null where there is none."""
+    return table[column].take(pc.index_in(keys, value_set=table[key].combine_chunks(), skip_nulls=True))
+
+
+def _rows(found: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Row numbers found by ``index_in``, -1 where none."""
+    return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)
+
+
+def _flags(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """A boolean column as numpy, null as False."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def run_starts(values: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_]:
+    """For sorted ``values``: True where a run of equal values starts (a null equals a null)."""
+    column = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    starts = np.ones(len(column), dtype=bool)
+    if len(column) > 1:
+        same = pc.fill_null(pc.equal(column.slice(1), column.slice(0, len(column) - 1)), False)
+        both_null = pc.and_(pc.is_null(column.slice(1)), pc.is_null(column.slice(0, len(column) - 1)))
+        starts[1:] = ~np.asarray(pc.or_(same, both_null).to_numpy(zero_copy_only=False), dtype=bool)
+    return starts
+
+
+class BucketInputs:
+    """The submitted annotations and the documents of each bucket of :mod:`claimset.partition`, so that
+    :func:`claims_of` on one bucket looks ids up among that bucket's, not the whole dataset's.
+
+    An annotation is in the bucket of its id (:meth:`Layout.of_annotations`), a document in the bucket of
+    its doc_id's range; a bucket's claims must be on its documents (:meth:`Layout.holds`) and its spans
+    of submitted annotations of its own (:meth:`strays`), as in every valid dataset.
+    """
+
+    def __init__(self, layout: Layout, submitted: pa.Table, documents: pa.Table) -> None:
+        self.layout = layout
+        self.submitted = self._by_bucket(submitted, layout.of_annotations(submitted[AnnotationsModel.annotation_id]))
+        self.documents = self._by_bucket(documents, layout.of_docs(documents[DocumentsModel.doc_id]))
+        ids = submitted[AnnotationsModel.annotation_id]
+        self.submitted_ids = np.unique(np.asarray(pc.drop_null(ids).to_numpy(), dtype=np.int64))
+        self.null_submitted = ids.null_count > 0
+
+    def _by_bucket(self, table: pa.Table, buckets: npt.NDArray[np.int32]) -> list[pa.Table]:
+        order = np.argsort(buckets, kind="stable")
+        edges = np.searchsorted(buckets[order], np.arange(self.layout.count + 1))
+        ordered = table.take(pa.array(order, pa.int64()))
+        return [ordered.slice(edges[number], edges[number + 1] - edges[number]) for number in range(self.layout.count)]
+
+    def strays(self, number: int, spans: pa.Table) -> bool:
+        """Does bucket ``number`` hold a span of a submitted annotation of another bucket?"""
+        ids = spans[SpansModel.annotation_id]
+        if self.null_submitted and ids.null_count:
+            return True
+        values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)
+        where = np.minimum(np.searchsorted(self.submitted_ids, values), max(len(self.submitted_ids) - 1, 0))
+        submitted = np.asarray(ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool) & (
+            self.submitted_ids[where] == values if len(self.submitted_ids) else False)
+        return bool((self.layout.of_annotations(ids)[submitted] != number).any())
+
+
+class ClaimsWriter:
+    """``claims.parquet`` written as the claims come, in row groups of :data:`CLAIMS_ROW_GROUP` rows.
+
+    Each row group is written from one contiguous chunk, so the file's bytes depend on the rows alone
+    (not on how they came); up to :data:`CLAIMS_ROW_GROUP` rows, they are those of
+    :func:`claimset.tables.write_table` on the whole table.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.rows = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> ClaimsWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        elif self.writer is not None:
+            self.writer.close()
+
+    def add(self, claims: pa.Table) -> None:
+        """Append ``claims`` (rows in the table's order)."""
+        self.pending.append(claims)
+        self.pending_rows += claims.num_rows
+        while self.pending_rows >= CLAIMS_ROW_GROUP:
+            self._write_group(CLAIMS_ROW_GROUP)
+
+    def _write_group(self, rows: int) -> None:
+        """Write the first ``rows`` pending rows as one row group; the rest stay slices of the tables added."""
+        group, have = [], 0
+        while have < rows:
+            piece = self.pending[0]
+            if have + piece.num_rows <= rows:
+                group.append(self.pending.pop(0))
+            else:
+                group.append(piece.slice(0, rows - have))
+                self.pending[0] = piece.slice(rows - have)
+            have += group[-1].num_rows
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, CLAIMS, compression="zstd", write_statistics=True)
+        self.writer.write_table(pa.concat_tables(group).combine_chunks())
+        self.pending_rows -= rows
+        self.rows += rows
+
+    def close(self) -> None:
+        if self.writer is None and self.pending_rows == 0:  # no claims: the empty table, as write_table writes it
+            pq.write_table(CLAIMS.empty_table().sort_by(SORT_KEYS), self.path, compression="zstd",
+                           write_statistics=True)
+            return
+        if self.pending_rows:
+            self._write_group(self.pending_rows)
+        assert self.writer is not None
+        self.writer.close()

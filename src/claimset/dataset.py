@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,12 +24,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from claimset import __version__
-from claimset.claims import CLAIMS, derive_claims
+from claimset.claims import (
+    CLAIMS,
+    BucketInputs,
+    ClaimsWriter,
+    claims_of,
+    derive_claims,
+    mentions_of,
+    submitted_annotations,
+    unique,
+)
 from claimset.claims import INPUTS as CLAIM_INPUTS
 from claimset.errors import ClaimsetError, ClaimsetWarning, MissingExtraError
+from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.partition import Layout, Spool, work_directory
 from claimset.scheme import Scheme, default_scheme, load_scheme, scheme_from_text
 from claimset.seeds import Document
-from claimset.tables import TABLES, table_path, write_table
+from claimset.tables import TABLES, atomic_path, table_path, write_table
 from claimset.transaction import replace_folder
 
 if TYPE_CHECKING:
@@ -232,6 +243,93 @@ def _read(directory: Path, name: str, columns: Sequence[str] | None = None, hand
         raise ClaimsetError(f"{path}: cannot read as the {name} table: {str(exc).splitlines()[0]}") from exc
 
 
+BATCH_ROWS = 65_536  # rows of spans and relations read at once by write_claims
+
+
+class _NotInBuckets(Exception):
+    """A claim's relations, tails or document are not where the buckets put it (only in an edited dataset)."""
+
+
+def write_claims(directory: Path, scheme: Scheme, path: Path | None = None) -> int:
+    """Derive the claims table of the dataset folder ``directory``, write it to ``path`` (default its
+    ``claims.parquet``) atomically, and return its number of rows.
+
+    Bucket by bucket (:mod:`claimset.partition`), so memory stays bounded whatever the dataset's size;
+    where the buckets do not hold what a claim needs (an edited dataset, with a relation between two
+    annotations or a claim on another document than its annotation's), and for tables that cannot be
+    read, from the whole tables at once (:attr:`Dataset.claims`): the same table, or the same error.
+    """
+    target = table_path(directory, "claims") if path is None else path
+    with atomic_path(target) as tmp:
+        try:
+            rows = _write_claims_by_bucket(directory, scheme, tmp)
+        except (_NotInBuckets, ClaimsetError, OSError, ValueError, KeyError, TypeError, pa.ArrowException):
+            claims = Dataset(directory, scheme).claims
+            write_table(claims, tmp)
+            rows = claims.num_rows
+    return rows
+
+
+def _write_claims_by_bucket(directory: Path, scheme: Scheme, path: Path) -> int:
+    documents = _read_whole(directory, "documents", CLAIM_INPUTS["documents"])
+    annotations = _read_whole(directory, "annotations", (*CLAIM_INPUTS["annotations"], AnnotationsModel.doc_id))
+    submitted = submitted_annotations(annotations)
+    if not unique(submitted[AnnotationsModel.annotation_id], documents[DocumentsModel.doc_id]):
+        raise _NotInBuckets  # duplicated ids: the joins of the whole tables
+    spans_file, relations_file = (pq.ParquetFile(table_path(directory, name), pre_buffer=False)
+                                  for name in ("spans", "relations"))
+    layout = Layout.build(documents[DocumentsModel.doc_id], annotations[AnnotationsModel.annotation_id],
+                          annotations[AnnotationsModel.doc_id], spans_file.metadata.num_rows)
+    inputs = BucketInputs(layout, submitted, documents)
+    del annotations, submitted, documents
+    with work_directory(directory) as work:
+        spans = Spool(work, "spans", layout.count, _schema("spans", CLAIM_INPUTS["spans"]))
+        relations = Spool(work, "relations", layout.count, _schema("relations", CLAIM_INPUTS["relations"]))
+        for batch in _batches(spans_file, "spans"):
+            spans.write(batch, layout.of_keys(batch[SpansModel.span_id]))
+        for batch in _batches(relations_file, "relations"):
+            heads = layout.of_keys(batch[RelationsModel.head_span_id])
+            if (layout.of_keys(batch[RelationsModel.tail_span_id]) != heads).any():
+                raise _NotInBuckets
+            relations.write(batch, heads)
+        spans.close()
+        relations.close()
+        with ClaimsWriter(path) as writer:
+            for number in range(layout.count):
+                bucket_spans = spans.read(number)
+                if inputs.strays(number, bucket_spans) or not unique(bucket_spans[SpansModel.span_id]):
+                    raise _NotInBuckets  # spans of another bucket's annotations; repeated span ids
+                submitted, documents = inputs.submitted[number], inputs.documents[number]
+                claims = claims_of(mentions_of(bucket_spans, submitted), relations.read(number), submitted,
+                                   documents, scheme, lookups=True)
+                if not layout.holds(number, claims["doc_id"]):  # a claim on another document than its annotation
+                    raise _NotInBuckets
+                writer.add(claims)
+                del bucket_spans, claims
+                pa.default_memory_pool().release_unused()  # mimalloc keeps freed pages otherwise
+    return writer.rows
+
+
+def _read_whole(directory: Path, name: str, columns: Sequence[str]) -> pa.Table:
+    """Table ``name`` (its ``columns``, cast to their types) in one piece, read by this thread alone: Parquet's
+    reader threads leave their freed buffers in the allocator's pages."""
+    file = pq.ParquetFile(table_path(directory, name), pre_buffer=False)
+    return file.read(columns=list(columns), use_threads=False).cast(_schema(name, columns))
+
+
+def _schema(name: str, columns: Sequence[str] | None = None) -> pa.Schema:
+    schema = _SCHEMAS[name]
+    return schema if columns is None else pa.schema([schema.field(column) for column in columns])
+
+
+def _batches(file: pq.ParquetFile, name: str) -> Iterator[pa.Table]:
+    """The columns of table ``name`` the claims read, :data:`BATCH_ROWS` rows at a time, cast to their types."""
+    schema = _schema(name, CLAIM_INPUTS[name])
+    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(schema.names), use_threads=False):
+        yield pa.Table.from_batches([batch]).cast(schema)
+        pa.default_memory_pool().release_unused()
+
+
 @dataclass
 class WriteResult(Generic[T]):
     """What :func:`write_dataset` made: ``made`` is what ``fill`` returned; ``replaced`` says whether the
@@ -257,14 +355,13 @@ def write_dataset(out_dir: Path, fill: Callable[[Path], T], *, scheme: Scheme, s
 
     with replace_folder(out_dir, GENERATED) as staging:
         made = fill(staging.path)
-        claims = Dataset(staging.path, scheme).claims
-        write_table(claims, table_path(staging.path, "claims"))
+        claims = write_claims(staging.path, scheme)
         write_record(staging.path, scheme)
         if croissant:
             write_croissant(staging.path, staging.path / "croissant.json")
-        report = validate_dataset(staging.path, seeds, scheme, derived_claims=claims) if validate else None
+        report = validate_dataset(staging.path, seeds, scheme, fresh_claims=True) if validate else None
         if report is not None:
             report.directory = str(out_dir)
             if not report.valid and not allow_invalid:
                 staging.discard()
-    return WriteResult(made, report, not staging.discarded, claims.num_rows)
+    return WriteResult(made, report, not staging.discarded, claims)

@@ -4,33 +4,41 @@
 :class:`ValidationReport` (lazy validation), and never prints. Each failure has a stable ``check``
 code: pandera's check names for single-table checks, and the codes in :data:`CROSS_CHECKS`.
 
-Tables are read in batches of rows (:data:`BATCH_ROWS`), table by table in the order of
-:data:`claimset.tables.TABLES`, so memory stays bounded whatever the size of the dataset; only
-``annotations`` (one row per annotator pass, joined by most checks) is read whole. Two kinds of
-object consume the batches:
+Memory stays bounded whatever the size of the dataset; the work is done in two passes.
 
-- a :class:`_TableCheck` per table file compares the file's Arrow column types with the declared
-  ones (before any cast: coercion would turn 65.5 into 65 and "no" into True), validates each batch
-  against the table's pandera model, and checks the uniqueness of its key column over every batch
-  from 64-bit hashes;
-- a :class:`_Check` per cross-table check, shaped like frictionless-py's checks (``validate_row``,
-  then ``validate_end``): it declares the ``tables`` it reads and the ``codes`` it reports, is handed
-  every batch of those tables (:meth:`_Check.batch`), and reports what needs every batch in
-  :meth:`_Check.finish`. What spans batches is kept as compact arrays of 64-bit hashes. A check one
-  of whose tables is missing, unreadable or unusable (a missing column, a wrong type) is dropped as
-  a whole: its findings would be noise.
+1. The tables are read in batches of rows (:data:`BATCH_ROWS`, documents :data:`DOCUMENT_BATCH_ROWS`),
+   table by table in the order of :data:`claimset.tables.TABLES`; only ``annotations`` (one row per
+   annotator pass) is read whole. A :class:`_TableCheck` per table file compares the file's Arrow
+   column types with the declared ones (before any cast: coercion would turn 65.5 into 65 and "no"
+   into True) and validates each batch against the table's pandera model. pandera runs on a batch
+   only when a fast, conservative pre-check built from the same model (:class:`_Precheck`) cannot
+   pass it: the model stays the contract, and a flawed table gets pandera's own failures. Each batch
+   then goes to the cross-table checks reading its table (:meth:`_Check.batch`), and the spans and
+   relations to a work directory, split into buckets of whole documents (:mod:`claimset.partition`).
+2. Bucket by bucket, what needs every span or relation at once: the uniqueness of ``span_id`` and
+   ``relation_id``, the relation checks (:meth:`_Check.bucket`), and the claims derived afresh to
+   compare with ``claims.parquet``. These failures are put back in the order of their rows, so the
+   report does not depend on how the rows were bucketed.
+
+The cross-table checks are shaped like frictionless-py's checks: each declares the ``tables`` it
+reads and the ``codes`` it reports. A check one of whose tables is missing, unreadable or unusable
+(a missing column, a wrong type) is dropped as a whole: its findings would be noise.
 
 At most :data:`MAX_FAILURES_PER_CHECK` failures of one code are kept per table and per check
-(:class:`_Failures`).
+(:class:`_Failures`, :class:`_Ranked`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import heapq
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,23 +47,26 @@ import numpy.typing as npt
 import pandas as pd
 import pandera.errors
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from claimset.claims import CLAIMS, BucketInputs, claims_of, mentions_of, run_starts, submitted_annotations, unique
 from claimset.codes import CrossCheck
 from claimset.dataset import resolve_scheme
 from claimset.errors import ClaimsetError
 from claimset.models import ROW_KEYS, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel, table_schema
 from claimset.offsets import QUOTE_CONTEXT
+from claimset.partition import Layout, Spool, split_keys, work_directory
 from claimset.scheme import Scheme
 from claimset.seeds import Document, sha256_text
-from claimset.tables import TABLES, relation_id, span_id, table_path
+from claimset.tables import TABLES, table_path
 
 Array = npt.NDArray[Any]
 MAX_FAILURES_PER_CHECK = 1000  # failures kept per code, per table (single-table checks) or per cross-table check
 BATCH_ROWS = 65_536  # rows of spans, relations and rejects validated at once
 DOCUMENT_BATCH_ROWS = 1_024  # documents are long: fewer rows at once
-SPAN_CHUNK = 16_384  # spans compared at once: the byte gathers take about 30 bytes per character
-ID_CHUNK = 16_384  # relations whose ids are rebuilt in Python at once: bounds the strings alive
+SPAN_CHUNK = 16_384  # spans whose texts are compared at once (their failures are reported chunk by chunk)
+CLAIM_ROWS = 16_384  # rows of claims.parquet read at once (its targets are lists: about 300 bytes a row)
 
 CROSS_CHECKS = CrossCheck.describe()  # code -> description (the codes live in claimset.codes)
 
@@ -63,6 +74,7 @@ STRUCTURAL = {"column_in_dataframe", "column_in_schema", "dtype"}  # pandera fai
 ONCE_PER_TABLE = {"column_in_dataframe", "column_in_schema"}  # reported for the first batch, not for every batch
 STRING_TYPES = (pa.string(), pa.large_string())
 FEW_VALUES = {RelationsModel.type}  # columns that repeat a few values: hashed once per value
+PANDAS_DATES = (dt.date(1678, 1, 1), dt.date(2262, 1, 1))  # dates pandas holds as datetime64[ns], with a margin
 
 
 @dataclass(frozen=True)
@@ -106,13 +118,13 @@ class ValidationReport:
 
 
 def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Scheme | None = None, *,
-                     scheme_file: Path | None = None, derived_claims: pa.Table | None = None) -> ValidationReport:
+                     scheme_file: Path | None = None, fresh_claims: bool = False) -> ValidationReport:
     """Check every table of ``directory`` and their consistency; ``seeds`` are checked against documents.
 
     The allowed labels, relation types and attributes are those of ``scheme``; without it, of the scheme
     the dataset records (``scheme_file``, if given, must match it; see :mod:`claimset.dataset`).
-    ``derived_claims``: the claims table a caller has just derived from these tables, to compare
-    ``claims.parquet`` with instead of deriving it again.
+    ``fresh_claims``: the caller has just written ``claims.parquet`` from these very tables
+    (:func:`claimset.dataset.write_claims`), so it is not derived again to be compared.
     """
     if not directory.is_dir():
         raise ClaimsetError(f"{directory}: dataset directory not found")
@@ -120,14 +132,16 @@ def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Sc
         scheme, _ = resolve_scheme(directory, scheme_file)
     report = ValidationReport(directory=str(directory))
     files = _open_tables(directory, report)
-    run = _Validation(directory, files, seeds, scheme)
-    run.run()
+    comparison = None if fresh_claims else _ClaimsComparison(directory)
+    with work_directory(directory) as work:
+        run = _Validation(directory, files, seeds, scheme, work, comparison)
+        run.run(lambda: bool(report.failures))
     report.failures.extend(run.failures())
     for name, failure in run.unreadable.items():
         report.rows.pop(name, None)
         report.failures.append(failure)
     if not report.failures:  # the derivation needs sound tables; with failures, fix those first
-        report.failures.extend(_claims_failures(directory, scheme, report, derived_claims))
+        report.failures.extend(_claims_failures(directory, scheme, report, comparison))
         report.failures.extend(_croissant_failures(directory))
     return report
 
@@ -155,39 +169,6 @@ def _croissant_failures(directory: Path) -> list[Failure]:
     return failures
 
 
-def _claims_failures(directory: Path, scheme: Scheme, report: ValidationReport,
-                     derived: pa.Table | None) -> list[Failure]:
-    """claims.parquet against the claims table derived afresh from the other tables (:mod:`claimset.claims`)."""
-    from claimset.dataset import Dataset
-
-    path = table_path(directory, "claims")
-    if not path.exists():
-        return [Failure("claims", None, None, CrossCheck.TABLE_MISSING, f"{path.name} not found")]
-    try:
-        stored = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        return [_unreadable(directory, "claims", exc)]
-    report.rows["claims"] = stored.num_rows
-    if derived is None:
-        derived = Dataset(directory, scheme).claims
-    if not stored.schema.equals(derived.schema):
-        return [Failure("claims", None, None, CrossCheck.COLUMN_TYPE_MISMATCH,
-                        f"{path.name} columns {stored.schema.names} with their types are not the claims table's")]
-    if stored.equals(derived):
-        return []
-    return [_first_claim_difference(stored.to_pylist(), derived.to_pylist())]
-
-
-def _first_claim_difference(stored: list[dict[str, Any]], derived: list[dict[str, Any]]) -> Failure:
-    for number, (kept, fresh) in enumerate(zip(stored, derived, strict=False)):
-        if kept != fresh:
-            column = next(name for name in fresh if kept.get(name) != fresh[name])
-            return Failure("claims", str(kept["claim_id"]), column, CrossCheck.CLAIMS_STALE,
-                           f"row {number}: {column} is {kept[column]!r}, derived {fresh[column]!r}")
-    return Failure("claims", None, None, CrossCheck.CLAIMS_STALE,
-                   f"{len(stored)} rows where the tables give {len(derived)} (rebuild with claimset build or import)")
-
-
 def _open_tables(directory: Path, report: ValidationReport) -> dict[str, pq.ParquetFile]:
     files: dict[str, pq.ParquetFile] = {}
     for name in TABLES:
@@ -196,7 +177,7 @@ def _open_tables(directory: Path, report: ValidationReport) -> dict[str, pq.Parq
             report.failures.append(Failure(name, None, None, CrossCheck.TABLE_MISSING, f"{path.name} not found"))
             continue
         try:
-            files[name] = pq.ParquetFile(path)
+            files[name] = pq.ParquetFile(path, pre_buffer=False)  # pre-buffered column chunks stay cached
         except (OSError, pa.ArrowException) as exc:
             report.failures.append(_unreadable(directory, name, exc))
             continue
@@ -209,33 +190,233 @@ def _unreadable(directory: Path, name: str, exc: Exception) -> Failure:
     return Failure(name, None, None, CrossCheck.TABLE_UNREADABLE, f"{path.name}: {str(exc).splitlines()[0]}")
 
 
+# -- claims.parquet --------------------------------------------------------------------------------------
+
+class _ClaimsComparison:
+    """``claims.parquet`` against the claims derived bucket by bucket (:meth:`add`), read alongside in step.
+
+    Buckets come in doc_id order and each bucket's claims are sorted, so the derived claims come in the
+    table's order. What the stream cannot settle (a file that breaks while read, a bucket that does not
+    hold its claims' relations) is left to the comparison of whole tables (:attr:`whole`).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = table_path(directory, "claims")
+        self.active = False  # derive and compare: the file is there, readable, with the claims table's columns
+        self.whole = False  # settle it on whole tables instead
+        self.difference: Failure | None = None
+        self.unequal = False  # a slice differed, though no row did
+        self.stored_rows = self.derived_rows = 0
+        self.batches: Iterator[pa.RecordBatch] = iter(())
+        self.held: pa.Table | None = None  # stored rows read but not yet compared
+        if not self.path.exists():
+            return
+        try:
+            file = pq.ParquetFile(self.path, pre_buffer=False)
+        except (OSError, pa.ArrowException):
+            return
+        self.stored_rows = file.metadata.num_rows
+        self.active = file.schema_arrow.equals(CLAIMS)
+        self.batches = file.iter_batches(batch_size=CLAIM_ROWS, use_threads=False)
+
+    def wanted(self) -> bool:
+        return self.active and not self.whole and self.difference is None
+
+    def add(self, derived: pa.Table) -> None:
+        """Compare the next derived claims with the stored rows at the same places."""
+        start = self.derived_rows
+        self.derived_rows += derived.num_rows
+        try:
+            stored = self._stored(derived.num_rows)
+        except (OSError, pa.ArrowException):
+            self.whole = True
+            return
+        fresh = derived.slice(0, stored.num_rows)
+        if not stored.equals(fresh):
+            failure = _first_claim_difference(stored.to_pylist(), fresh.to_pylist(), start)
+            if failure.key is not None:
+                self.difference = failure
+            self.unequal = True
+
+    def drain(self) -> None:
+        """Read the stored rows no derived row was compared with: a file that breaks there is unreadable."""
+        try:
+            for _ in self.batches:
+                pass
+        except (OSError, pa.ArrowException):
+            self.whole = True
+
+    def _stored(self, rows: int) -> pa.Table:
+        pieces, have = [], 0
+        while have < rows:
+            if self.held is None or self.held.num_rows == 0:
+                batch = next(self.batches, None)
+                if batch is None:
+                    break
+                self.held = pa.Table.from_batches([batch])
+            piece = self.held.slice(0, rows - have)
+            self.held = self.held.slice(piece.num_rows)
+            pieces.append(piece)
+            have += piece.num_rows
+        return pa.concat_tables(pieces) if pieces else CLAIMS.empty_table()
+
+    def failures(self) -> list[Failure]:
+        """The comparison's failures, once every bucket was added; only called without :attr:`whole`."""
+        if self.difference is not None:
+            return [self.difference]
+        if self.unequal or self.stored_rows != self.derived_rows:
+            return [_claims_count_failure(self.stored_rows, self.derived_rows)]
+        return []
+
+
+def _claims_failures(directory: Path, scheme: Scheme, report: ValidationReport,
+                     comparison: _ClaimsComparison | None) -> list[Failure]:
+    """claims.parquet against the claims table derived afresh from the other tables (:mod:`claimset.claims`)."""
+    from claimset.dataset import Dataset
+
+    path = table_path(directory, "claims")
+    if not path.exists():
+        return [Failure("claims", None, None, CrossCheck.TABLE_MISSING, f"{path.name} not found")]
+    if comparison is not None and comparison.active and not comparison.whole:
+        report.rows["claims"] = comparison.stored_rows
+        return comparison.failures()
+    try:
+        if comparison is None:  # just written from these tables: its rows and columns are all there is to see
+            file = pq.ParquetFile(path)
+            report.rows["claims"] = file.metadata.num_rows
+            stored_schema = file.schema_arrow
+        else:
+            stored = pq.read_table(path)
+            report.rows["claims"] = stored.num_rows
+            stored_schema = stored.schema
+    except (OSError, pa.ArrowException) as exc:
+        return [_unreadable(directory, "claims", exc)]
+    if not stored_schema.equals(CLAIMS):
+        return [Failure("claims", None, None, CrossCheck.COLUMN_TYPE_MISMATCH,
+                        f"{path.name} columns {stored_schema.names} with their types are not the claims table's")]
+    if comparison is None:
+        return []
+    derived = Dataset(directory, scheme).claims
+    if stored.equals(derived):
+        return []
+    return [_first_claim_difference(stored.to_pylist(), derived.to_pylist())]
+
+
+def _first_claim_difference(stored: list[dict[str, Any]], derived: list[dict[str, Any]], start: int = 0) -> Failure:
+    """The first row that differs (numbered from ``start``), else the counts (a failure without a key)."""
+    for number, (kept, fresh) in enumerate(zip(stored, derived, strict=False), start):
+        if kept != fresh:
+            column = next(name for name in fresh if kept.get(name) != fresh[name])
+            return Failure("claims", str(kept["claim_id"]), column, CrossCheck.CLAIMS_STALE,
+                           f"row {number}: {column} is {kept[column]!r}, derived {fresh[column]!r}")
+    return _claims_count_failure(len(stored), len(derived))
+
+
+def _claims_count_failure(stored: int, derived: int) -> Failure:
+    return Failure("claims", None, None, CrossCheck.CLAIMS_STALE,
+                   f"{stored} rows where the tables give {derived} (rebuild with claimset build or import)")
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+class _Batch:
+    """Rows of one table as read, as Arrow; and, when a check needs it, as the pandas frame pandera reads."""
+
+    def __init__(self, number: int, offset: int, table: pa.Table, declared: pa.Schema) -> None:
+        self.number = number  # in the table's batches
+        self.offset = offset  # of its first row in the table
+        self.table = table
+        self.declared = declared
+        self.columns: dict[str, pa.ChunkedArray] = {}
+        self.parts: dict[str, tuple[pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray]] = {}
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        frame: pd.DataFrame = self.table.to_pandas()
+        return frame
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """Column ``name`` with its declared type (a usable table's harmless variants are cast to it)."""
+        if name not in self.columns:
+            self.columns[name] = self.table[name].cast(self.declared.field(name).type)
+        return self.columns[name]
+
+    def split(self, name: str) -> tuple[pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray]:
+        """:func:`claimset.partition.split_keys` of a key column (its annotation's id, and the rest)."""
+        if name not in self.parts:
+            self.parts[name] = split_keys(self.column(name))
+        return self.parts[name]
+
+    def mask(self, values: pa.ChunkedArray | pa.Array) -> Array:
+        """A boolean Arrow result as numpy, null as False."""
+        return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+@dataclass
+class _Bucket:
+    """One bucket of :mod:`claimset.partition`: its spans and relations (None where unusable), in row order."""
+
+    number: int
+    spans: pa.Table | None
+    relations: pa.Table | None
+    tails: dict[int, tuple[Any, ...]]  # relation row -> its tail's span (found, annotation_id, label, doc_id)
+
+
 class _Validation:
-    """One run: each table's batches go to its :class:`_TableCheck`, then to the cross-table checks reading it."""
+    """One run: the tables batch by batch (first pass), then the buckets (second pass)."""
 
     def __init__(self, directory: Path, files: dict[str, pq.ParquetFile], seeds: Sequence[Document],
-                 scheme: Scheme) -> None:
+                 scheme: Scheme, work: Path, comparison: _ClaimsComparison | None) -> None:
         self.directory = directory
+        self.scheme = scheme
+        self.work = work
+        self.comparison = comparison
         self.tables = {name: _TableCheck(name, file, scheme) for name, file in files.items()}  # in TABLES order
         self.checks = [check(files, seeds, scheme) for check in CHECKS if set(check.tables) <= files.keys()]
         self.unreadable: dict[str, Failure] = {}
+        self.documents: list[pa.Table] = []  # doc_id and published of every document, for the buckets and claims
+        self.annotations: pa.Table | None = None
+        self.partition: _Partition | None = None
 
-    def run(self) -> None:
+    def run(self, failed_before: Callable[[], bool]) -> None:
         for name, table in self.tables.items():
+            if name in ("spans", "relations") and self.partition is None:
+                self.partition = _Partition(self.work, self._layout(), self.tables)
             self._read(table)
             if not table.usable:
                 self.checks = [check for check in self.checks if name not in check.tables]
+        if self.partition is not None:
+            self.partition.close()
         for name, table in self.tables.items():
             if name not in self.unreadable:
                 table.finish()
+        if self.partition is not None:
+            self._buckets(self.partition, lambda: failed_before() or self._failed())
         for check in self.checks:
             check.finish()
+        if self.comparison is not None and self.comparison.wanted():
+            if self.partition is None:
+                self.comparison.whole = True
+            self.comparison.drain()
+
+    def _layout(self) -> Layout:
+        spans = self.tables["spans"].file.metadata.num_rows if "spans" in self.tables else 0
+        doc_ids = pa.concat_arrays([chunk for table in self.documents for chunk in table[0].chunks]) \
+            if self.documents else None
+        annotations = self.annotations
+        if annotations is None:
+            return Layout.build(doc_ids, None, None, spans)
+        return Layout.build(doc_ids, annotations[AnnotationsModel.annotation_id].combine_chunks(),
+                            annotations[AnnotationsModel.doc_id].combine_chunks(), spans)
 
     def _read(self, table: _TableCheck) -> None:
         readers = [check for check in self.checks if table.name in check.tables]
 
-        def feed(frame: pd.DataFrame) -> None:
-            for check in readers:
-                check.batch(table.name, frame)
+        def feed(batch: _Batch, usable: bool) -> None:
+            self._keep(table, batch)
+            if usable:
+                for check in readers:
+                    check.batch(table.name, batch)
 
         try:
             table.read(feed)
@@ -243,10 +424,181 @@ class _Validation:
             table.usable = False
             self.unreadable[table.name] = _unreadable(self.directory, table.name, exc)
 
+    def _keep(self, table: _TableCheck, batch: _Batch) -> None:
+        """What the second pass needs of a batch: documents and annotations whole, spans and relations bucketed."""
+        if table.name == "documents":
+            with_types = _cast_if_typed(batch.table, TABLES["documents"], [DocumentsModel.doc_id,
+                                                                         DocumentsModel.published])
+            if with_types is not None:
+                self.documents.append(with_types)
+        elif table.name == "annotations":
+            self.annotations = _cast_if_typed(batch.table, TABLES["annotations"], [
+                AnnotationsModel.annotation_id, AnnotationsModel.doc_id, AnnotationsModel.status,
+                AnnotationsModel.annotator])
+        elif self.partition is not None:
+            self.partition.write(table.name, batch)
+
+    def _buckets(self, partition: _Partition, failed: Callable[[], bool]) -> None:
+        checks = [check for check in self.checks if check.bucketed]
+        spans_unique = self.tables.get("spans") if partition.keys.get("spans") and "spans" not in self.unreadable \
+            else None
+        relations_unique = self.tables.get("relations") if partition.keys.get("relations") \
+            and "relations" not in self.unreadable else None
+        comparison = self.comparison if self.comparison is not None and self.comparison.wanted() else None
+        inputs = None
+        if comparison is not None:
+            if self.annotations is None or not self.documents or not all(partition.full.values()):
+                comparison.whole = True
+                comparison = None
+            else:
+                inputs = BucketInputs(partition.layout, submitted_annotations(self.annotations),
+                                      pa.concat_tables(self.documents))
+        self.annotations = None
+        self.documents = []
+        if not checks and spans_unique is None and relations_unique is None and comparison is None:
+            return
+        tails = partition.foreign_tails() if any(isinstance(check, _RelationEndpoints) for check in checks) else {}
+        for number in range(partition.layout.count):
+            spans = partition.read("spans", number)
+            relations = partition.read("relations", number)
+            if spans_unique is not None:
+                spans_unique.repeated_in(spans if partition.full.get("spans") else partition.read("spans_keys", number))
+            if relations_unique is not None:
+                relations_unique.repeated_in(partition.read("relations_keys", number))
+            bucket = _Bucket(number, spans if partition.full.get("spans") else None,
+                             relations if partition.full.get("relations") else None, tails)
+            for check in checks:
+                check.bucket(bucket)
+            if comparison is not None and comparison.wanted() and not failed():
+                assert inputs is not None
+                self._compare_claims(comparison, bucket, inputs)
+            del spans, relations, bucket
+            pa.default_memory_pool().release_unused()
+
+    def _compare_claims(self, comparison: _ClaimsComparison, bucket: _Bucket, inputs: BucketInputs) -> None:
+        spans, relations = bucket.spans, bucket.relations
+        if spans is None or relations is None or (relations["tail_bucket"].to_numpy() != bucket.number).any() \
+                or inputs.strays(bucket.number, spans):
+            comparison.whole = True
+            return
+        submitted, documents = inputs.submitted[bucket.number], inputs.documents[bucket.number]
+        claims = claims_of(mentions_of(spans, submitted), relations, submitted, documents, self.scheme,
+                           lookups=True)  # with no failures so far, the ids are unique
+        if not inputs.layout.holds(bucket.number, claims["doc_id"]):
+            comparison.whole = True
+            return
+        comparison.add(claims)
+
+    def _failed(self) -> bool:
+        return bool(self.unreadable) or any(table.found() for table in self.tables.values()) or \
+            any(check.found() for check in self.checks)
+
     def failures(self) -> list[Failure]:
         """Single-table failures table by table, then each cross-table check's, in the order of :data:`CHECKS`."""
         single = [failure for table in self.tables.values() for failure in table.report()]
         return single + [failure for check in self.checks for failure in check.report()]
+
+
+def _cast_if_typed(table: pa.Table, declared: pa.Schema, columns: list[str]) -> pa.Table | None:
+    """``columns`` of ``table`` with their declared types, or None if one is missing or cannot be cast."""
+    try:
+        return pa.table({name: table[name].cast(declared.field(name).type) for name in columns})
+    except (KeyError, pa.ArrowException):
+        return None
+
+
+class _Partition:
+    """The spans and relations of the first pass, written to bucket files (:mod:`claimset.partition`).
+
+    A usable-looking table (declared columns, no wrong type) has its rows written whole: spans by
+    ``span_id``, relations by ``head_span_id`` (with the bucket of their tail), and the relation ids
+    apart, by ``relation_id``. Otherwise only the key column is, for its uniqueness.
+    """
+
+    SPAN_COLUMNS: ClassVar[list[str]] = [
+        SpansModel.span_id, SpansModel.annotation_id, SpansModel.doc_id, SpansModel.label, SpansModel.start,
+        SpansModel.end, SpansModel.text, SpansModel.quote_type, SpansModel.entity]
+    RELATION_COLUMNS: ClassVar[list[str]] = [
+        RelationsModel.relation_id, RelationsModel.annotation_id, RelationsModel.doc_id, RelationsModel.head_span_id,
+        RelationsModel.tail_span_id, RelationsModel.type]
+
+    def __init__(self, work: Path, layout: Layout, tables: Mapping[str, _TableCheck]) -> None:
+        self.layout = layout
+        self.spools: dict[str, Spool] = {}
+        self.full: dict[str, bool] = {}
+        self.keys: dict[str, bool] = {}
+        self.foreign: list[pa.Table] = []  # relations whose tail is in another bucket than their head
+        row = pa.field("row", pa.int64())
+        for name, columns, extra in (("spans", self.SPAN_COLUMNS, []),
+                                     ("relations", self.RELATION_COLUMNS,
+                                      [pa.field("tail_bucket", pa.int32()), pa.field("aid_float", pa.bool_())])):
+            table = tables.get(name)
+            if table is None:
+                continue
+            self.full[name] = table.sound
+            self.keys[name] = table.unique_by_bucket
+            if table.sound:
+                fields = [row, *(TABLES[name].field(column) for column in columns), *extra]
+                self.spools[name] = Spool(work, name, layout.count, pa.schema(fields))
+            key = ROW_KEYS[name]
+            if table.unique_by_bucket and (name == "relations" or not table.sound):
+                self.spools[f"{name}_keys"] = Spool(work, f"{name}_keys", layout.count,
+                                                    pa.schema([row, pa.field(key, pa.string())]))
+
+    def write(self, name: str, batch: _Batch) -> None:
+        rows = pa.array(np.arange(batch.offset, batch.offset + batch.table.num_rows, dtype=np.int64))
+        key = ROW_KEYS[name]
+        if f"{name}_keys" in self.spools:
+            keys = batch.table[key].cast(pa.string())
+            self.spools[f"{name}_keys"].write(pa.table({"row": rows, key: keys}), self.layout.of_keys(keys))
+        if name not in self.spools:
+            return
+        columns = self.SPAN_COLUMNS if name == "spans" else self.RELATION_COLUMNS
+        table = pa.table({"row": rows, **{column: batch.column(column) for column in columns}})
+        if name == "spans":
+            self.spools[name].write(table, self.layout.of_owners(batch.split(SpansModel.span_id)[0]))
+            return
+        heads = self.layout.of_owners(batch.split(RelationsModel.head_span_id)[0])
+        tails = self.layout.of_owners(batch.split(RelationsModel.tail_span_id)[0])
+        aid_float = batch.table[RelationsModel.annotation_id].null_count > 0  # pandas reads the batch's ids as floats
+        table = table.append_column("tail_bucket", pa.array(tails)).append_column(
+            "aid_float", pa.array(np.full(len(tails), aid_float)))
+        self.spools[name].write(table, heads)
+        elsewhere = np.flatnonzero(tails != heads)
+        if elsewhere.size:
+            self.foreign.append(table.select(["row", RelationsModel.tail_span_id, "tail_bucket"]).take(elsewhere))
+
+    def close(self) -> None:
+        for spool in self.spools.values():
+            spool.close()
+
+    def read(self, name: str, number: int) -> pa.Table | None:
+        """Bucket ``number`` of spool ``name`` (spans, relations, spans_keys, relations_keys), if written."""
+        spool = self.spools.get(name)
+        return None if spool is None else spool.read(number)
+
+    def foreign_tails(self) -> dict[int, tuple[Any, ...]]:
+        """Relation row -> what the endpoint check needs of its tail's span, for tails in another bucket."""
+        if not self.foreign or "spans" not in self.spools:
+            return {}
+        wanted = pa.concat_tables(self.foreign)
+        found: dict[int, tuple[Any, ...]] = {}
+        buckets = wanted["tail_bucket"].to_numpy()
+        for number in np.unique(buckets):
+            asked = wanted.filter(pa.array(buckets == number))
+            spans = self.spools["spans"].read(int(number))
+            for row, look in zip(asked["row"].to_pylist(), _span_lookup(spans, asked[RelationsModel.tail_span_id]),
+                                 strict=True):
+                found[row] = look
+        return found
+
+
+def _span_lookup(spans: pa.Table, keys: pa.ChunkedArray | pa.Array) -> list[tuple[Any, ...]]:
+    """For each key: (found, annotation_id, label, doc_id) of the first span with that span_id (null finds null)."""
+    where = pc.index_in(keys, value_set=spans[SpansModel.span_id].combine_chunks())
+    looked = spans.select([SpansModel.annotation_id, SpansModel.label, SpansModel.doc_id]).take(where)
+    return [(index is not None, *values) for index, *values in
+            zip(where.to_pylist(), *(looked[name].to_pylist() for name in looked.column_names), strict=True)]
 
 
 class _Failures:
@@ -275,6 +627,28 @@ class _Failures:
                  for row in rows.to_dict("records"))
 
 
+class _Ranked:
+    """Failures found bucket by bucket, each with a rank (its row, or a sort key), reported in rank order and
+    grouped by code in the order of ``codes``; at most :data:`MAX_FAILURES_PER_CHECK` of each code."""
+
+    def __init__(self, codes: Sequence[str]) -> None:
+        self.codes = list(codes)
+        self.found: dict[str, list[tuple[Any, Failure]]] = {code: [] for code in codes}
+
+    def add(self, code: str, ranked: Iterable[tuple[Any, Failure]]) -> None:
+        kept = self.found[code]
+        kept.extend(ranked)
+        if len(kept) > 2 * MAX_FAILURES_PER_CHECK:  # only the first ones can be reported
+            kept[:] = heapq.nsmallest(MAX_FAILURES_PER_CHECK, kept, key=lambda item: item[0])
+
+    def any(self) -> bool:
+        return any(self.found.values())
+
+    def items(self) -> list[Failure]:
+        return [failure for code in self.codes
+                for _, failure in sorted(self.found[code], key=lambda item: item[0])[:MAX_FAILURES_PER_CHECK]]
+
+
 # -- single-table checks -------------------------------------------------------------------------------
 
 class _TableCheck:
@@ -285,40 +659,61 @@ class _TableCheck:
         self.file = file
         self.whole = name == "annotations"  # small and joined by most checks: read and validated whole
         schema = table_schema(name, scheme)
-        self.type_failures = _column_type_failures(name, file.schema_arrow, schema)
+        stored = file.schema_arrow
+        self.type_failures = _column_type_failures(name, stored, schema)
         self.usable = not self.type_failures
+        # declared columns and no wrong type: usable unless pandera finds a structural failure
+        self.sound = self.usable and sorted(stored.names) == sorted(TABLES[name].names)
         self.unique = None if self.whole else next((c for c, column in schema.columns.items() if column.unique), None)
         # uniqueness is checked over every batch (see finish), not by pandera batch by batch
         self.schema = schema if self.unique is None else schema.update_column(self.unique, unique=False)
+        self.precheck = _Precheck(name, self.schema, stored)
+        index = stored.get_field_index(self.unique) if self.unique is not None else -1
+        string_key = index >= 0 and stored.field(index).type in STRING_TYPES
+        # how the key's uniqueness is checked: by bucket (spans, relations), on the keys kept (documents), or
+        # on 64-bit hashes (a key column of another type)
+        self.unique_by_bucket = string_key and name in ("spans", "relations")
+        self.keys: list[pa.Table] | None = [] if string_key and not self.unique_by_bucket else None
         self.unique_hashes: list[Array] = []
         self.repeats = _Failures()
+        self.ranked_repeats = _Ranked(["field_uniqueness"])
         self.failures = _Failures()
 
-    def read(self, feed: Callable[[pd.DataFrame], None]) -> None:
-        """Validate the table batch by batch; ``feed`` each batch, as validated, while the table is usable."""
-        for number, frame in enumerate(self._batches()):
+    def read(self, feed: Callable[[_Batch, bool], None]) -> None:
+        """Validate the table batch by batch; ``feed`` each batch, saying whether the table is still usable."""
+        offset = 0
+        for number, table in enumerate(self._batches()):
+            batch = _Batch(number, offset, table, TABLES[self.name])
+            offset += table.num_rows
             skip = ONCE_PER_TABLE if number else set()
-            validated = _validate_frame(self.name, frame, self.schema, self.failures, skip)
-            self.usable = self.usable and validated is not None
-            if self.unique is not None and self.unique in frame.columns:
-                self.unique_hashes.append(_hash(frame[self.unique]))
-            if validated is not None and self.usable:
-                feed(validated)
-            del frame, validated
+            passed = self.precheck.passes(table) or \
+                _validate_frame(self.name, batch.frame, self.schema, self.failures, skip) is not None
+            self.usable = self.usable and passed
+            if self.unique is not None and self.unique in table.column_names:
+                if self.keys is not None:
+                    rows = pa.array(np.arange(batch.offset, offset, dtype=np.int64))
+                    self.keys.append(pa.table({"row": rows, self.unique: table[self.unique].cast(pa.string())}))
+                elif not self.unique_by_bucket:
+                    self.unique_hashes.append(_hash(batch.frame[self.unique]))
+            feed(batch, passed and self.usable)
+            del batch, table
             pa.default_memory_pool().release_unused()  # mimalloc keeps freed pages otherwise
 
-    def _batches(self) -> Iterator[pd.DataFrame]:
+    def _batches(self) -> Iterator[pa.Table]:
         if self.whole:
-            yield self.file.read().to_pandas()
+            yield self.file.read(use_threads=False)
         elif self.file.metadata.num_rows == 0:
-            yield self.file.schema_arrow.empty_table().to_pandas()
+            yield self.file.schema_arrow.empty_table()
         else:
             batch_rows = DOCUMENT_BATCH_ROWS if self.name == "documents" else BATCH_ROWS
-            for batch in self.file.iter_batches(batch_size=batch_rows):
-                yield batch.to_pandas()
+            for batch in self.file.iter_batches(batch_size=batch_rows, use_threads=False):
+                yield pa.Table.from_batches([batch])
 
     def finish(self) -> None:
         """pandera's ``unique`` check over every batch: one failure per row whose value repeats."""
+        if self.keys is not None:
+            self.repeated_in(pa.concat_tables(self.keys) if self.keys else None)
+            return
         if self.unique is None or not self.unique_hashes:
             return
         repeated = _repeated(np.concatenate(self.unique_hashes))
@@ -331,8 +726,35 @@ class _TableCheck:
                                  f"field_uniqueness: failure case {value!r}")
                          for value, key_value in zip(rows[self.unique], rows[key], strict=True))
 
+    def repeated_in(self, keys: pa.Table | None) -> None:
+        """The rows of ``keys`` (row, key value) whose value repeats among them (a null repeats a null)."""
+        if keys is None or keys.num_rows < 2 or self.unique is None:
+            return
+        values = keys[self.unique]
+        if len(pc.unique(values)) == len(values):  # the common case (a null counts as one value)
+            return
+        order = pc.sort_indices(values)
+        starts = run_starts(values.take(order))
+        sizes = np.diff(np.append(np.flatnonzero(starts), len(starts)))
+        repeated = np.repeat(sizes > 1, sizes)
+        if not repeated.any():
+            return
+        found = keys.take(pa.array(np.asarray(order)[repeated]))
+        self.ranked_repeats.add("field_uniqueness", (
+            (row, Failure(self.name, str(_pandas_value(value)), self.unique, "field_uniqueness",
+                          f"field_uniqueness: failure case {_pandas_value(value)!r}"))
+            for row, value in zip(found["row"].to_pylist(), found[self.unique].to_pylist(), strict=True)))
+
+    def found(self) -> bool:
+        return bool(self.type_failures or self.repeats.items or self.failures.items or self.ranked_repeats.any())
+
     def report(self) -> list[Failure]:
-        return [*self.type_failures, *self.repeats.items, *self.failures.items]
+        return [*self.type_failures, *self.repeats.items, *self.ranked_repeats.items(), *self.failures.items]
+
+
+def _pandas_value(value: Any) -> Any:
+    """A string cell as pandas shows it: a null is nan."""
+    return float("nan") if value is None else value
 
 
 def _column_type_failures(name: str, stored: pa.Schema, schema: Any) -> list[Failure]:
@@ -390,31 +812,119 @@ def _validate_frame(name: str, frame: pd.DataFrame, schema: Any, failures: _Fail
         return None if found & STRUCTURAL else frame
 
 
+class _Precheck:
+    """A fast stand-in for a table's pandera model, built from it: a batch it passes, the model passes.
+
+    It passes a batch whose columns are exactly the declared ones with exactly the declared types,
+    with no null where the model allows none, and whose values pass the model's checks, computed with
+    Arrow: ``isin``, ``str_length``, ``greater_than_or_equal_to``, the model's ``start_before_end``,
+    ``unique`` (of a table read whole); ``str_matches`` and the model's own column checks run on the
+    batch's distinct values, both as pandas and with Arrow's regular expressions. A date pandas cannot
+    hold, and any check it does not know, leave the batch to pandera.
+    """
+
+    DATAFRAME_CHECKS: ClassVar[dict[str, Callable[[pa.Table], bool]]] = {
+        "start_before_end": lambda table: _all(pc.less(table[SpansModel.start], table[SpansModel.end])),
+    }
+    DISTINCT_LIMIT = 4096  # distinct values a column check runs on; more, and pandera checks the batch
+
+    def __init__(self, name: str, schema: Any, stored: pa.Schema) -> None:
+        declared = TABLES[name]
+        self.schema = schema
+        self.exact = (sorted(stored.names) == sorted(declared.names) == sorted(schema.columns)
+                      and all(stored.field(column.name).type == column.type for column in declared))
+        known = {"isin", "str_length", "greater_than_or_equal_to", "str_matches"}
+        for column in schema.columns.values():
+            for check in column.checks:
+                if check.name not in known and not check.element_wise and check.name != "known_repair_codes":
+                    self.exact = False
+        if any(check.name not in self.DATAFRAME_CHECKS for check in schema.checks):
+            self.exact = False
+
+    def passes(self, table: pa.Table) -> bool:
+        if not self.exact:
+            return False
+        if not all(self.DATAFRAME_CHECKS[check.name](table) for check in self.schema.checks):
+            return False
+        return all(self._column_passes(table[name], column) for name, column in self.schema.columns.items())
+
+    def _column_passes(self, values: pa.ChunkedArray, column: Any) -> bool:
+        if not column.nullable and values.null_count:
+            return False
+        if column.unique and pc.count_distinct(values, mode="all").as_py() != len(values):
+            return False
+        if pa.types.is_date(values.type) and values.null_count < len(values):
+            low, high = pc.min_max(values).values()
+            if low.as_py() < PANDAS_DATES[0] or high.as_py() > PANDAS_DATES[1]:
+                return False
+        return all(self._check_passes(values, column, check) for check in column.checks)
+
+    def _check_passes(self, values: pa.ChunkedArray, column: Any, check: Any) -> bool:
+        statistics = check.statistics
+        if check.name == "isin":
+            allowed = pa.array([str(value) for value in statistics["allowed_values"]], values.type)
+            return _all(pc.or_kleene(pc.is_in(values, value_set=allowed), pc.is_null(values)))
+        if check.name == "str_length":
+            lengths = pc.utf8_length(values)
+            bounds = [(statistics.get("exact_value"), pc.equal), (statistics.get("min_value"), pc.greater_equal),
+                      (statistics.get("max_value"), pc.less_equal)]
+            return all(_all(compare(lengths, bound)) for bound, compare in bounds if bound is not None)
+        if check.name == "greater_than_or_equal_to":
+            return _all(pc.greater_equal(values, statistics["min_value"]))
+        distinct = pc.drop_null(pc.unique(values))
+        if len(distinct) > self.DISTINCT_LIMIT:
+            return False
+        if len(distinct) == 0:
+            return True
+        if check.name == "str_matches":
+            pattern = str(statistics["pattern"])
+            compiled = re.compile(pattern)
+            if not all(compiled.match(value) for value in distinct.to_pylist()):
+                return False
+            anchored = pattern if pattern.startswith("^") else f"^{pattern}"
+            return _all(pc.match_substring_regex(distinct, anchored))
+        result = check(pd.Series(distinct.to_pylist(), dtype=str(column.dtype)))
+        return bool(np.asarray(result.check_output, dtype=bool).all())
+
+
+def _all(values: pa.ChunkedArray | pa.Array) -> bool:
+    """Every value true; a null passes (nulls are checked on their own)."""
+    return bool(pc.all(pc.fill_null(values, True), min_count=0).as_py())
+
+
 # -- cross-table checks ---------------------------------------------------------------------------------
 
 class _Check:
-    """A check across tables: fed every batch of :attr:`tables`, table by table in TABLES order, then finished.
+    """A check across tables, fed every batch of :attr:`tables` in TABLES order, then (if :attr:`bucketed`)
+    every bucket, then finished.
 
     Dropped as a whole (never finished, nothing reported) when one of its tables is missing or unusable.
     """
 
     tables: ClassVar[tuple[str, ...]]  # the tables it reads
     codes: ClassVar[tuple[CrossCheck, ...]]  # the codes it reports
+    bucketed: ClassVar[bool] = False  # reads the buckets of the second pass
 
     def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
         self.files = files
         self.scheme = scheme
         self.failures = _Failures()
+        self.ranked = _Ranked(self.codes)
 
-    def batch(self, table: str, frame: pd.DataFrame) -> None:
+    def batch(self, table: str, batch: _Batch) -> None:
         """Check one batch of rows of ``table``, one of :attr:`tables`."""
-        raise NotImplementedError
+
+    def bucket(self, bucket: _Bucket) -> None:
+        """Check one bucket of spans and relations."""
 
     def finish(self) -> None:
-        """Check what needs every batch; called once every table is read."""
+        """Check what needs every batch and bucket; called once every table is read."""
+
+    def found(self) -> bool:
+        return bool(self.failures.items) or self.ranked.any()
 
     def report(self) -> list[Failure]:
-        return self.failures.items
+        return self.failures.items + self.ranked.items()
 
 
 class _DocumentTexts(_Check):
@@ -427,16 +937,28 @@ class _DocumentTexts(_Check):
         super().__init__(files, seeds, scheme)
         self.seed_by_id = {seed.doc_id: seed for seed in seeds}
 
-    def batch(self, table: str, documents: pd.DataFrame) -> None:
-        for row in documents.to_dict("records"):
-            doc_id, text = row[DocumentsModel.doc_id], row[DocumentsModel.text]
-            if sha256_text(text) != row[DocumentsModel.text_sha256]:
-                self.failures.add([Failure("documents", doc_id, DocumentsModel.text_sha256,
-                                           CrossCheck.DOC_HASH_MISMATCH, "text_sha256 does not match the text")])
-            seed = self.seed_by_id.get(doc_id)
-            if seed is not None and seed.text_sha256 != row[DocumentsModel.text_sha256]:
-                self.failures.add([Failure("documents", doc_id, DocumentsModel.text, CrossCheck.DOC_SEED_MISMATCH,
-                                           f"text differs from {seed.source_file}")])
+    def batch(self, table: str, batch: _Batch) -> None:
+        names = [DocumentsModel.doc_id, DocumentsModel.text, DocumentsModel.text_sha256]
+        if any(batch.table[name].null_count for name in names):  # the values pandas gives (nan for a null)
+            for doc_id, text, text_sha256 in zip(*(batch.frame[name] for name in names), strict=True):
+                self._check(doc_id, sha256_text(text), text_sha256)
+            return
+        texts = _large(batch.column(DocumentsModel.text))  # hashed from the UTF-8 bytes Arrow holds
+        offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset : texts.offset + len(texts) + 1].tolist()
+        data = memoryview(texts.buffers()[2] or b"")
+        for doc_id, low, high, text_sha256 in zip(batch.table[DocumentsModel.doc_id].to_pylist(), offsets[:-1],
+                                                  offsets[1:], batch.table[DocumentsModel.text_sha256].to_pylist(),
+                                                  strict=True):
+            self._check(doc_id, hashlib.sha256(data[low:high]).hexdigest(), text_sha256)
+
+    def _check(self, doc_id: Any, digest: str, text_sha256: Any) -> None:
+        if digest != text_sha256:
+            self.failures.add([Failure("documents", doc_id, DocumentsModel.text_sha256, CrossCheck.DOC_HASH_MISMATCH,
+                                       "text_sha256 does not match the text")])
+        seed = self.seed_by_id.get(doc_id)
+        if seed is not None and seed.text_sha256 != text_sha256:
+            self.failures.add([Failure("documents", doc_id, DocumentsModel.text, CrossCheck.DOC_SEED_MISMATCH,
+                                       f"text differs from {seed.source_file}")])
 
 
 class _AnnotationDocuments(_Check):
@@ -447,15 +969,19 @@ class _AnnotationDocuments(_Check):
 
     def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
         super().__init__(files, seeds, scheme)
-        self.doc_ids: list[Array] = []
+        self.doc_ids: list[pa.Array] = []
 
-    def batch(self, table: str, frame: pd.DataFrame) -> None:
+    def batch(self, table: str, batch: _Batch) -> None:
         if table == "documents":
-            self.doc_ids.append(frame[DocumentsModel.doc_id].to_numpy(dtype=object))
+            self.doc_ids.extend(batch.column(DocumentsModel.doc_id).chunks)
             return
-        missing = ~frame[AnnotationsModel.doc_id].isin(np.concatenate(self.doc_ids))  # documents came first
-        self.failures.add_rows(frame[missing], "annotations", AnnotationsModel.annotation_id, AnnotationsModel.doc_id,
-                               CrossCheck.ANNOTATION_DOC_MISSING, "document {doc_id} not found")
+        known = pa.concat_arrays(self.doc_ids) if self.doc_ids else pa.array([], pa.string())  # documents came first
+        self.doc_ids = []
+        missing = ~batch.mask(pc.is_in(batch.column(AnnotationsModel.doc_id), value_set=known))  # nan finds nan
+        if missing.any():
+            self.failures.add_rows(batch.frame[missing], "annotations", AnnotationsModel.annotation_id,
+                                   AnnotationsModel.doc_id, CrossCheck.ANNOTATION_DOC_MISSING,
+                                   "document {doc_id} not found")
 
 
 class _SpanAnnotations(_Check):
@@ -463,15 +989,48 @@ class _SpanAnnotations(_Check):
 
     tables = ("annotations", "spans")
     codes = (CrossCheck.SPAN_ANNOTATION_MISSING, CrossCheck.SPAN_DOC_MISMATCH)
-    submitted: pd.DataFrame  # annotation_id, annotation_doc of the submitted annotations; annotations come first
+    ids: Array  # the submitted annotations' ids, sorted; annotations come first
+    docs: pa.Array  # their doc_ids, in the same order
+    frame: pd.DataFrame | None = None  # the annotations as pandas reads them, where a merge is needed
 
-    def batch(self, table: str, frame: pd.DataFrame) -> None:
+    def batch(self, table: str, batch: _Batch) -> None:
         if table == "annotations":
-            submitted = frame[frame[AnnotationsModel.status] == "submitted"]
-            self.submitted = submitted[[AnnotationsModel.annotation_id, AnnotationsModel.doc_id]].rename(
-                columns={AnnotationsModel.doc_id: "annotation_doc"})
+            submitted = pa.array(batch.mask(pc.equal(batch.column(AnnotationsModel.status), "submitted")))
+            ids = batch.column(AnnotationsModel.annotation_id).filter(submitted)
+            # a lookup per span stands for pandas' merge where the ids are unique (a merge repeats a span per match)
+            self.lookups = ids.null_count == 0 and unique(ids)
+            values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)
+            order = np.argsort(values, kind="stable")
+            self.ids = values[order]
+            self.docs = batch.column(AnnotationsModel.doc_id).filter(submitted).take(pa.array(order)).combine_chunks()
             return
-        joined = frame.merge(self.submitted, on=SpansModel.annotation_id, how="left")
+        if not self.lookups:
+            self._merged(batch.frame)
+            return
+        ids = batch.column(SpansModel.annotation_id)
+        values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)
+        where = np.minimum(np.searchsorted(self.ids, values), max(len(self.ids) - 1, 0))
+        found = batch.mask(pc.is_valid(ids)) & (self.ids[where] == values if len(self.ids) else False)
+        annotation_doc = self.docs.take(pa.array(where, mask=~found))
+        missing = ~batch.mask(pc.is_valid(annotation_doc))
+        wrong_doc = ~missing & ~batch.mask(pc.equal(annotation_doc, batch.column(SpansModel.doc_id)))
+        if missing.any():
+            self.failures.add_rows(batch.frame[missing], "spans", SpansModel.span_id, SpansModel.annotation_id,
+                                   CrossCheck.SPAN_ANNOTATION_MISSING,
+                                   "annotation {annotation_id} is missing or not submitted")
+        if wrong_doc.any():
+            rows = batch.frame[wrong_doc].assign(annotation_doc=annotation_doc.filter(pa.array(wrong_doc)).to_pylist())
+            self.failures.add_rows(rows, "spans", SpansModel.span_id, SpansModel.doc_id, CrossCheck.SPAN_DOC_MISMATCH,
+                                   "doc {doc_id} but its annotation is on {annotation_doc}")
+
+    def _merged(self, frame: pd.DataFrame) -> None:
+        if self.frame is None:  # repeated or null ids fail pandera: the frame fed was the one pandas reads
+            self.frame = self.files["annotations"].read(use_threads=False).to_pandas()
+        annotations = self.frame
+        submitted = annotations[annotations[AnnotationsModel.status] == "submitted"]
+        submitted = submitted[[AnnotationsModel.annotation_id, AnnotationsModel.doc_id]].rename(
+            columns={AnnotationsModel.doc_id: "annotation_doc"})
+        joined = frame.merge(submitted, on=SpansModel.annotation_id, how="left")
         self.failures.add_rows(joined[joined["annotation_doc"].isna()], "spans", SpansModel.span_id,
                                SpansModel.annotation_id, CrossCheck.SPAN_ANNOTATION_MISSING,
                                "annotation {annotation_id} is missing or not submitted")
@@ -490,48 +1049,69 @@ class _SpanTexts(_Check):
     tables = ("documents", "spans")
     codes = (CrossCheck.SPAN_DOC_MISSING, CrossCheck.SPAN_OUT_OF_RANGE, CrossCheck.SPAN_TEXT_MISMATCH,
              CrossCheck.SPAN_QUOTE_MISMATCH)
+    NULL = np.iinfo(np.int64).min  # an offset pandas read as nan, cast to int64 as numpy does
 
     def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
         super().__init__(files, seeds, scheme)
         self.doc_ranges: list[tuple[str, str] | None] | None = None  # per row group of documents, read when needed
+        self.groups: dict[int, pa.Table] = {}  # the row groups of documents the last batch read
 
-    def batch(self, table: str, spans: pd.DataFrame) -> None:
+    def batch(self, table: str, batch: _Batch) -> None:
         if table != "spans":
             return  # documents are read by row group as the spans need them
-        documents = self._documents_of(spans)
-        texts = dict(zip(documents[DocumentsModel.doc_id], documents[DocumentsModel.text], strict=True))
-        known = spans[SpansModel.doc_id].isin(list(texts))
-        self.failures.add_rows(spans[~known], "spans", SpansModel.span_id, SpansModel.doc_id,
-                               CrossCheck.SPAN_DOC_MISSING, "document {doc_id} not found")
-        corpus = DocumentCorpus(list(texts.values()))
-        doc_index = spans.loc[known, SpansModel.doc_id].map({doc: i for i, doc in enumerate(texts)}).to_numpy()
-        rows = spans[known]
+        doc_ids = batch.column(SpansModel.doc_id)
+        names, texts = self._documents_of(doc_ids)
+        known = batch.mask(pc.is_in(doc_ids, value_set=names, skip_nulls=True))
+        if not known.all():
+            self.failures.add_rows(batch.frame[~known], "spans", SpansModel.span_id, SpansModel.doc_id,
+                                   CrossCheck.SPAN_DOC_MISSING, "document {doc_id} not found")
+        corpus = DocumentCorpus(texts)
+        rows = np.flatnonzero(known)
+        doc_index = np.asarray(pc.fill_null(pc.index_in(doc_ids, value_set=names), 0).to_numpy(), dtype=np.int64)
+        starts = np.asarray(pc.fill_null(batch.column(SpansModel.start), self.NULL).to_numpy(), dtype=np.int64)
+        ends = np.asarray(pc.fill_null(batch.column(SpansModel.end), self.NULL).to_numpy(), dtype=np.int64)
+        strings = {name: _large(batch.column(name)) for name in (SpansModel.text, SpansModel.prefix,
+                                                                  SpansModel.suffix)}
+        strings["quote"] = _large(pc.binary_join_element_wise(*(batch.column(name) for name in (
+            SpansModel.prefix, SpansModel.text, SpansModel.suffix)), ""))  # null if a part is
+        # prefix + text + suffix against the document around each span, every row at once; failures by chunk
+        in_range = corpus.in_range(doc_index[rows], starts[rows], ends[rows])
+        quoted = corpus.quote_matches(doc_index[rows], np.where(in_range, starts[rows], 0),
+                                      np.where(in_range, ends[rows], 0), strings, rows)
         for offset in range(0, len(rows), SPAN_CHUNK):
-            self._compare(corpus, rows.iloc[offset : offset + SPAN_CHUNK], doc_index[offset : offset + SPAN_CHUNK])
+            part = slice(offset, offset + SPAN_CHUNK)
+            chunk = rows[part]
+            self._compare(batch, corpus, chunk, doc_index[chunk], starts[chunk], ends[chunk], strings, quoted[part])
 
-    def _compare(self, corpus: DocumentCorpus, chunk: pd.DataFrame, docs: Array) -> None:
-        starts = chunk[SpansModel.start].to_numpy(np.int64)
-        ends = chunk[SpansModel.end].to_numpy(np.int64)
-        # the masks are numpy bool arrays: a chunk without failures skips selecting empty frames
+    def _compare(self, batch: _Batch, corpus: DocumentCorpus, chunk: Array, docs: Array, starts: Array, ends: Array,
+                 strings: dict[str, pa.LargeStringArray], quoted: Array) -> None:
         in_range = corpus.in_range(docs, starts, ends)
         if not in_range.all():
-            self.failures.add_rows(chunk[~in_range], "spans", SpansModel.span_id, SpansModel.end,
+            self.failures.add_rows(batch.frame.iloc[chunk[~in_range]], "spans", SpansModel.span_id, SpansModel.end,
                                    CrossCheck.SPAN_OUT_OF_RANGE, "{start}..{end} is past the end of document {doc_id}")
-        bad_text = in_range & ~corpus.matches(docs, starts, ends, chunk[SpansModel.text])
+        if (quoted | ~in_range).all():
+            return
+        chunk, docs, in_range = chunk[~quoted], docs[~quoted], in_range[~quoted]  # the rest, one check at a time
+        safe_starts = np.where(in_range, starts[~quoted], 0)
+        safe_ends = np.where(in_range, ends[~quoted], 0)
+        matches = corpus.matches(docs, safe_starts, safe_ends, strings[SpansModel.text], chunk)
+        bad_text = in_range & ~matches
         if bad_text.any():
-            self.failures.add_rows(chunk[bad_text], "spans", SpansModel.span_id, SpansModel.text,
+            self.failures.add_rows(batch.frame.iloc[chunk[bad_text]], "spans", SpansModel.span_id, SpansModel.text,
                                    CrossCheck.SPAN_TEXT_MISMATCH,
                                    "text {text!r} is not the document's text[{start}:{end}]")
-        context_ok = corpus.context_matches(docs, starts, ends, chunk[SpansModel.prefix], chunk[SpansModel.suffix])
+        context_ok = corpus.context_matches(docs, safe_starts, safe_ends, strings[SpansModel.prefix],
+                                            strings[SpansModel.suffix], chunk)
         bad_quote = in_range & ~bad_text & ~context_ok
         if bad_quote.any():
-            self.failures.add_rows(chunk[bad_quote], "spans", SpansModel.span_id, SpansModel.prefix,
+            self.failures.add_rows(batch.frame.iloc[chunk[bad_quote]], "spans", SpansModel.span_id, SpansModel.prefix,
                                    CrossCheck.SPAN_QUOTE_MISMATCH,
                                    "prefix/suffix are not the text around {start}..{end}")
 
-    def _documents_of(self, spans: pd.DataFrame) -> pd.DataFrame:
-        """The documents the batch's spans refer to, reading only the row groups whose doc_id range holds one."""
-        wanted = np.sort(np.asarray(spans[SpansModel.doc_id].dropna().unique().astype(str), dtype=object))
+    def _documents_of(self, doc_ids: pa.ChunkedArray) -> tuple[pa.Array, pa.LargeStringArray]:
+        """The doc_ids and texts of the batch's documents (of a repeated id, the last row), reading only the row
+        groups whose doc_id range holds one of them."""
+        wanted = np.sort(np.asarray(pc.drop_null(pc.unique(doc_ids)).to_pylist(), dtype=object))
         file = self.files["documents"]
         if self.doc_ranges is None:
             self.doc_ranges = _row_group_ranges(file, DocumentsModel.doc_id)
@@ -543,10 +1123,26 @@ class _SpanTexts(_Check):
                 low = np.searchsorted(wanted, bounds[0], side="left")
                 if low < len(wanted) and wanted[low] <= bounds[1]:
                     groups.append(number)
-        table = file.read_row_groups(groups, columns=[DocumentsModel.doc_id, DocumentsModel.text]) if groups \
-            else file.schema_arrow.empty_table().select([DocumentsModel.doc_id, DocumentsModel.text])
-        frame: pd.DataFrame = table.to_pandas()
-        return frame[frame[DocumentsModel.doc_id].isin(wanted)]
+        columns = [DocumentsModel.doc_id, DocumentsModel.text]
+        # spans come document by document: a batch's first row group is often the last batch's last
+        self.groups = {number: self.groups[number] if number in self.groups else
+                       file.read_row_groups([number], columns=columns, use_threads=False) for number in groups}
+        table = pa.concat_tables(self.groups.values()) if groups else file.schema_arrow.empty_table().select(columns)
+        ids = table[DocumentsModel.doc_id].cast(pa.string())
+        table = table.filter(pc.is_in(ids, value_set=pa.array(wanted.tolist(), pa.string())))
+        ids = table[DocumentsModel.doc_id].cast(pa.string()).combine_chunks()
+        if not unique(ids):  # as a dict of them would hold them: in the order first seen, with the last text
+            last = dict(zip(ids.to_pylist(), range(len(ids)), strict=True))
+            table = table.take(pa.array(list(last.values()), pa.int64()))
+            ids = table[DocumentsModel.doc_id].cast(pa.string()).combine_chunks()
+        return ids, _large(table[DocumentsModel.text])
+
+
+def _large(values: pa.ChunkedArray) -> pa.LargeStringArray:
+    """One large_string array (64-bit offsets) of a string column."""
+    array = values.cast(pa.large_string()).combine_chunks()
+    assert isinstance(array, pa.LargeStringArray)
+    return array
 
 
 class _SpanAttributes(_Check):
@@ -555,17 +1151,20 @@ class _SpanAttributes(_Check):
     tables = ("spans",)
     codes = (CrossCheck.ATTRIBUTE_MISSING, CrossCheck.ATTRIBUTE_NOT_APPLICABLE)
 
-    def batch(self, table: str, spans: pd.DataFrame) -> None:
+    def batch(self, table: str, batch: _Batch) -> None:
+        labels = batch.column(SpansModel.label)
         for name in self.scheme.attribute_names:
             takes = [attr.label for attr in self.scheme.attributes if attr.name == name]
             required = [attr.label for attr in self.scheme.attributes if attr.name == name and attr.required]
-            values = spans[name]
-            missing = spans[SpansModel.label].isin(required) & values.isna()
-            self.failures.add_rows(spans[missing], "spans", SpansModel.span_id, name, CrossCheck.ATTRIBUTE_MISSING,
-                                   f"{{label}} span without {name}")
-            extra = ~spans[SpansModel.label].isin(takes) & values.notna()
-            self.failures.add_rows(spans[extra], "spans", SpansModel.span_id, name,
-                                   CrossCheck.ATTRIBUTE_NOT_APPLICABLE, f"{{label}} span with {name}")
+            present = batch.mask(pc.is_valid(batch.column(name)))
+            missing = batch.mask(pc.is_in(labels, value_set=pa.array(required, pa.string()))) & ~present
+            if missing.any():
+                self.failures.add_rows(batch.frame[missing], "spans", SpansModel.span_id, name,
+                                       CrossCheck.ATTRIBUTE_MISSING, f"{{label}} span without {name}")
+            extra = ~batch.mask(pc.is_in(labels, value_set=pa.array(takes, pa.string()))) & present
+            if extra.any():
+                self.failures.add_rows(batch.frame[extra], "spans", SpansModel.span_id, name,
+                                       CrossCheck.ATTRIBUTE_NOT_APPLICABLE, f"{{label}} span with {name}")
 
 
 class _SpanIds(_Check):
@@ -574,147 +1173,19 @@ class _SpanIds(_Check):
     tables = ("spans",)
     codes = (CrossCheck.SPAN_ID_MISMATCH,)
 
-    def batch(self, table: str, spans: pd.DataFrame) -> None:
-        rows = spans[[SpansModel.span_id, SpansModel.annotation_id, SpansModel.region_id]].dropna()  # nulls: pandera's
-        annotation_ids = rows[SpansModel.annotation_id].astype(np.int64)
-        prefixes = annotation_ids.map(_span_id_prefixes(annotation_ids.unique().tolist())).astype("str")
-        expected = prefixes + rows[SpansModel.region_id]
-        self.failures.add_rows(rows[(expected != rows[SpansModel.span_id]).to_numpy()], "spans", SpansModel.span_id,
-                               SpansModel.span_id, CrossCheck.SPAN_ID_MISMATCH,
-                               "not the id of region {region_id} of annotation {annotation_id}")
-
-
-def _span_id_prefixes(annotation_ids: Iterable[int]) -> dict[int, str]:
-    """``span_id(annotation_id, "")`` of each annotation: every span id of the annotation is it and the region id."""
-    return {annotation_id: span_id(annotation_id, "") for annotation_id in set(annotation_ids)}
-
-
-class _RelationEndpoints(_Check):
-    """Each relation's endpoints are spans of its annotation and document, with labels its type allows.
-
-    The spans are kept as sorted 64-bit hashes of span_id, with annotation_id and codes of label and
-    doc_id (24 bytes a span).
-    """
-
-    tables = ("spans", "relations")
-    codes = (CrossCheck.RELATION_ENDPOINT_MISSING, CrossCheck.RELATION_CROSS_ANNOTATION,
-             CrossCheck.RELATION_WRONG_LABELS, CrossCheck.RELATION_DOC_MISMATCH)
-
-    def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
-        super().__init__(files, seeds, scheme)
-        self.allowed = pd.MultiIndex.from_tuples([(r.value, r.head, r.tail) for r in scheme.relations])
-        self.labels: dict[str, int] = {}  # label -> code; -1 is a null label
-        self.docs: dict[str, int] = {}  # doc_id -> code; -1 is a null doc_id
-        # per batch of spans: hash of span_id, annotation_id, label code, doc_id code
-        self.parts: list[tuple[Array, ...]] = [
-            (np.zeros(0, np.uint64), np.zeros(0, np.float64), np.zeros(0, np.int32), np.zeros(0, np.int32))]
-        self.lookup: tuple[Array, ...] | None = None
-
-    def batch(self, table: str, frame: pd.DataFrame) -> None:
-        if table == "spans":
-            self._keep(frame)
-        else:
-            self._check(frame)
-
-    def _keep(self, spans: pd.DataFrame) -> None:
-        annotation_ids = pd.to_numeric(spans[SpansModel.annotation_id], errors="coerce").to_numpy(np.float64)
-        self.parts.append((_hash(spans[SpansModel.span_id]), annotation_ids,
-                           _codes(spans[SpansModel.label], self.labels), _codes(spans[SpansModel.doc_id], self.docs)))
-
-    def _spans(self) -> tuple[Array, ...]:
-        """The spans by sorted hash of span_id, the first row of each id (as drop_duplicates would keep)."""
-        if self.lookup is None:
-            columns = [np.concatenate(column) for column in zip(*self.parts, strict=True)]
-            self.parts = []
-            order = np.argsort(columns[0], kind="stable")
-            first = _first_of_runs(columns[0][order])
-            self.lookup = tuple(column[order][first] for column in columns)
-        return self.lookup
-
-    def _check(self, relations: pd.DataFrame) -> None:
-        hashes, annotation_ids, label_codes, doc_codes = self._spans()
-        names = np.array([*self.labels, None], dtype=object)  # code -1 -> None
-
-        def endpoint(column: str) -> dict[str, Array]:
-            found, where = _in_sorted(hashes, _hash(relations[column]))
-            codes = _gather(label_codes, found, where, -1)
-            return {"ok": found & (codes >= 0), "annotation_id": _gather(annotation_ids, found, where, np.nan),
-                    "label": names[codes], "doc": _gather(doc_codes, found, where, -1)}
-
-        head, tail = endpoint(RelationsModel.head_span_id), endpoint(RelationsModel.tail_span_id)
-        joined = relations.assign(head_annotation_id=head["annotation_id"], tail_annotation_id=tail["annotation_id"],
-                                  head_label=head["label"], tail_label=tail["label"], head_doc=head["doc"],
-                                  tail_doc=tail["doc"])
-        missing = ~(head["ok"] & tail["ok"])
-        self.failures.add_rows(joined[missing], "relations", RelationsModel.relation_id, RelationsModel.head_span_id,
-                               CrossCheck.RELATION_ENDPOINT_MISSING,
-                               "{head_span_id} -> {tail_span_id}: endpoint not in spans")
-        present = joined[~missing]
-        own = pd.to_numeric(present[RelationsModel.annotation_id], errors="coerce")
-        cross = (present["head_annotation_id"] != own) | (present["tail_annotation_id"] != own)
-        self.failures.add_rows(present[cross], "relations", RelationsModel.relation_id, RelationsModel.annotation_id,
-                               CrossCheck.RELATION_CROSS_ANNOTATION, "joins spans outside annotation {annotation_id}")
-        triples = pd.MultiIndex.from_arrays([present[RelationsModel.type].astype(object),
-                                             present["head_label"].astype(object),
-                                             present["tail_label"].astype(object)])
-        self.failures.add_rows(present[~triples.isin(self.allowed)], "relations", RelationsModel.relation_id,
-                               RelationsModel.type, CrossCheck.RELATION_WRONG_LABELS,
-                               "{type} joins {head_label} -> {tail_label}")
-        own_doc = present[RelationsModel.doc_id].map(self.docs).fillna(-2).to_numpy(np.int32)  # -2: no span's
-        other_doc = (present["head_doc"].to_numpy() != own_doc) | (present["tail_doc"].to_numpy() != own_doc)
-        self.failures.add_rows(present[other_doc], "relations", RelationsModel.relation_id, RelationsModel.doc_id,
-                               CrossCheck.RELATION_DOC_MISMATCH,
-                               "{head_span_id} -> {tail_span_id} are not both on doc {doc_id}")
-
-    def report(self) -> list[Failure]:
-        """Grouped by code, in the order of :attr:`codes`; in the order found within a code."""
-        return sorted(self.failures.items, key=lambda failure: self.codes.index(failure.check))
-
-
-def _codes(values: pd.Series, known: dict[str, int]) -> Array:
-    """Small integer codes of ``values``, -1 for a null; values not in ``known`` are added to it."""
-    for value in values.dropna().unique():
-        known.setdefault(str(value), len(known))
-    return values.map(known).fillna(-1).to_numpy(np.int32)
-
-
-class _RelationsPerHead(_Check):
-    """No claim has more relations of a type than the scheme's ``max_per_head``, counted over every batch."""
-
-    tables = ("spans", "relations")  # the heads are claims: counted only when spans are usable
-    codes = (CrossCheck.RELATION_MAX_PER_HEAD,)
-    KEY: ClassVar[list[str]] = [RelationsModel.head_span_id, RelationsModel.type]
-
-    def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
-        super().__init__(files, seeds, scheme)
-        self.max_per_head = {r.value: r.max_per_head for r in scheme.relations if r.max_per_head}
-        self.keys: list[Array] = [np.zeros(0, np.uint64)]  # per batch: hash of (head_span_id, type)
-        self.limits: list[Array] = [np.zeros(0, np.int64)]  # per batch: the type's max_per_head
-
-    def batch(self, table: str, relations: pd.DataFrame) -> None:
-        if table != "relations":
-            return
-        limited = relations[relations[RelationsModel.type].isin(list(self.max_per_head))
-                            & relations[RelationsModel.head_span_id].notna()]
-        self.keys.append(_hash(limited[self.KEY]))
-        self.limits.append(limited[RelationsModel.type].map(self.max_per_head).to_numpy(np.int64))
-
-    def finish(self) -> None:
-        keys, limits = np.concatenate(self.keys), np.concatenate(self.limits)
-        order = np.argsort(keys, kind="stable")
-        keys, limits = keys[order], limits[order]
-        starts = np.flatnonzero(_first_of_runs(keys))
-        sizes = np.diff(np.append(starts, keys.size))
-        over = keys[starts[sizes > limits[starts]]]
-        if over.size == 0:
-            return
-        rows = _rows_hashed_in(self.files["relations"], self.KEY, self.KEY, over).dropna()
-        counts = Counter(zip(rows[RelationsModel.head_span_id], rows[RelationsModel.type], strict=True))
-        over_frame = pd.DataFrame([(head, kind, n) for (head, kind), n in sorted(counts.items())
-                                   if kind in self.max_per_head and n > self.max_per_head[kind]],
-                                  columns=[*self.KEY, "n"])
-        self.failures.add_rows(over_frame, "relations", RelationsModel.head_span_id, RelationsModel.type,
-                               CrossCheck.RELATION_MAX_PER_HEAD, "claim {head_span_id} has {n} {type} relations")
+    def batch(self, table: str, batch: _Batch) -> None:
+        # span_id(annotation_id, region_id) is the annotation's id, ":", the region
+        owner, region = batch.split(SpansModel.span_id)
+        same = pc.and_kleene(pc.equal(owner, pc.cast(batch.column(SpansModel.annotation_id), pa.string())),
+                             pc.equal(region, batch.column(SpansModel.region_id)))
+        complete = np.logical_and.reduce([batch.mask(pc.is_valid(batch.column(name))) for name in (
+            SpansModel.span_id, SpansModel.annotation_id, SpansModel.region_id)])  # a null is pandera's to report
+        wrong = complete & ~batch.mask(same)
+        if wrong.any():
+            columns = [SpansModel.span_id, SpansModel.annotation_id, SpansModel.region_id]
+            self.failures.add_rows(batch.frame[columns][wrong], "spans", SpansModel.span_id, SpansModel.span_id,
+                                   CrossCheck.SPAN_ID_MISMATCH,
+                                   "not the id of region {region_id} of annotation {annotation_id}")
 
 
 class _RelationIds(_Check):
@@ -725,35 +1196,177 @@ class _RelationIds(_Check):
     PARTS: ClassVar[list[str]] = [RelationsModel.annotation_id, RelationsModel.head_span_id,
                                   RelationsModel.tail_span_id, RelationsModel.type]
 
-    def batch(self, table: str, relations: pd.DataFrame) -> None:
-        rows = relations[[RelationsModel.relation_id, *self.PARTS]].dropna()  # a null is pandera's to report
-        wrong = np.zeros(len(rows), dtype=bool)
-        for start in range(0, len(rows), ID_CHUNK):  # bounds the Python strings alive at once
-            wrong[start : start + ID_CHUNK] = _relation_ids_differ(rows.iloc[start : start + ID_CHUNK])
-        self.failures.add_rows(rows[wrong], "relations", RelationsModel.relation_id,
-                               RelationsModel.relation_id, CrossCheck.RELATION_ID_MISMATCH,
-                               "not the id of the {type} relation {head_span_id} -> {tail_span_id} "
-                               "of annotation {annotation_id}")
+    def batch(self, table: str, batch: _Batch) -> None:
+        owner = pc.cast(batch.column(RelationsModel.annotation_id), pa.string())
+        regions = []
+        for column in (RelationsModel.head_span_id, RelationsModel.tail_span_id):
+            # span_id(annotation_id, region): the annotation's id, ":", the region (null if not the annotation's)
+            before, after = batch.split(column)
+            regions.append(pc.if_else(pc.equal(before, owner), after, pa.scalar(None, pa.string())))
+        expected = pc.binary_join_element_wise(owner, ":", regions[0], ">", regions[1], ":",
+                                               batch.column(RelationsModel.type), "")
+        values = [batch.column(name) for name in (RelationsModel.relation_id, *self.PARTS)]
+        complete = np.logical_and.reduce([batch.mask(pc.is_valid(value)) for value in values])  # nulls: pandera's
+        wrong = complete & ~batch.mask(pc.equal(expected, batch.column(RelationsModel.relation_id)))
+        if wrong.any():
+            columns = [RelationsModel.relation_id, *self.PARTS]
+            self.failures.add_rows(batch.frame[columns][wrong], "relations", RelationsModel.relation_id,
+                                   RelationsModel.relation_id, CrossCheck.RELATION_ID_MISMATCH,
+                                   "not the id of the {type} relation {head_span_id} -> {tail_span_id} "
+                                   "of annotation {annotation_id}")
 
 
-def _relation_ids_differ(rows: pd.DataFrame) -> Array:
-    """Row-wise: is relation_id not the id of the row's annotation, endpoint regions and type?"""
-    annotation_ids = rows[RelationsModel.annotation_id].astype(np.int64).tolist()
-    prefixes = _span_id_prefixes(annotation_ids)
-    values = zip(rows[RelationsModel.relation_id].tolist(), annotation_ids, rows[RelationsModel.head_span_id].tolist(),
-                 rows[RelationsModel.tail_span_id].tolist(), rows[RelationsModel.type].tolist(), strict=True)
-    return np.array([value != _relation_id_of(annotation_id, prefixes[annotation_id], head, tail, kind)
-                     for value, annotation_id, head, tail, kind in values], dtype=bool)
+def _relation_records(relations: pa.Table, rows: Array) -> list[dict[str, Any]]:
+    """These relations as the pandas frame of their batch gives them (a null is nan, and annotation_id is a
+    float in a batch where some is null)."""
+    picked = relations.take(pa.array(rows, pa.int64()))
+    columns = {name: picked[name].to_pylist() for name in _Partition.RELATION_COLUMNS}
+    records = []
+    for number, floats in enumerate(picked["aid_float"].to_pylist()):
+        record = {name: _pandas_value(values[number]) for name, values in columns.items()}
+        if floats and record[RelationsModel.annotation_id] == record[RelationsModel.annotation_id]:
+            record[RelationsModel.annotation_id] = float(record[RelationsModel.annotation_id])
+        records.append(record)
+    return records
 
 
-def _relation_id_of(annotation_id: int, prefix: str, head_span_id: str, tail_span_id: str, kind: str) -> str | None:
-    """:func:`claimset.tables.relation_id` of these columns, or None if an endpoint is not a span of the annotation.
+def _add_ranked(ranked: _Ranked, code: str, relations: pa.Table, rows: Array, column: str | None, template: str,
+                extra: Mapping[str, Sequence[Any]] | None = None) -> None:
+    """A failure per relation of ``rows`` of the bucket, ranked by its row in the table."""
+    if not rows.size:
+        return
+    records = _relation_records(relations, rows)
+    table_rows = relations["row"].take(pa.array(rows, pa.int64())).to_pylist()
+    for name, values in (extra or {}).items():
+        for record, value in zip(records, values, strict=True):
+            record[name] = value
+    ranked.add(code, ((row, Failure("relations", str(record[RelationsModel.relation_id]), column, code,
+                                    template.format(**record)))
+                      for row, record in zip(table_rows, records, strict=True)))
 
-    ``prefix`` is ``span_id(annotation_id, "")``: a span id of the annotation is it followed by the region id.
+
+class _RelationEndpoints(_Check):
+    """Each relation's endpoints are spans of its annotation and document, with labels its type allows.
+
+    Bucket by bucket: a relation is in its head's bucket, and so is its tail in a valid dataset (the
+    few tails elsewhere are looked up before, :meth:`_Partition.foreign_tails`).
     """
-    if not (head_span_id.startswith(prefix) and tail_span_id.startswith(prefix)):
-        return None
-    return relation_id(annotation_id, head_span_id[len(prefix) :], tail_span_id[len(prefix) :], kind)
+
+    tables = ("spans", "relations")
+    codes = (CrossCheck.RELATION_ENDPOINT_MISSING, CrossCheck.RELATION_CROSS_ANNOTATION,
+             CrossCheck.RELATION_WRONG_LABELS, CrossCheck.RELATION_DOC_MISMATCH)
+    bucketed = True
+
+    def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
+        super().__init__(files, seeds, scheme)
+        self.types = pa.array(sorted({r.value for r in scheme.relations}), pa.string())
+        self.labels = pa.array(sorted({label for r in scheme.relations for label in (r.head, r.tail)}), pa.string())
+        types, labels = self.types.to_pylist(), self.labels.to_pylist()
+        self.allowed = np.array([self._code(types.index(r.value), labels.index(r.head), labels.index(r.tail))
+                                 for r in scheme.relations], dtype=np.int64)
+
+    def _code(self, kind: Any, head: Any, tail: Any) -> Any:
+        """(type, head label, tail label) as one number (of codes in :attr:`types` and :attr:`labels`)."""
+        return (kind * len(self.labels) + head) * len(self.labels) + tail
+
+    def bucket(self, bucket: _Bucket) -> None:
+        spans, relations = bucket.spans, bucket.relations
+        if spans is None or relations is None or relations.num_rows == 0:
+            return
+        ends = pa.chunked_array([*relations[RelationsModel.head_span_id].chunks,
+                                 *relations[RelationsModel.tail_span_id].chunks], pa.string())
+        where = pc.index_in(ends, value_set=spans[SpansModel.span_id].combine_chunks())  # one lookup for both
+        head = self._endpoints(spans, where.slice(0, relations.num_rows))
+        tail = self._endpoints(spans, where.slice(relations.num_rows))
+        elsewhere = np.flatnonzero(relations["tail_bucket"].to_numpy() != bucket.number)
+        if elsewhere.size:
+            self._look_elsewhere(tail, elsewhere, relations["row"].take(pa.array(elsewhere)).to_pylist(), bucket)
+        missing = ~(head["ok"] & tail["ok"])
+        _add_ranked(self.ranked, CrossCheck.RELATION_ENDPOINT_MISSING, relations, np.flatnonzero(missing),
+                    RelationsModel.head_span_id, "{head_span_id} -> {tail_span_id}: endpoint not in spans")
+        own = _floats(relations[RelationsModel.annotation_id])
+        cross = ~missing & ((head["annotation_id"] != own) | (tail["annotation_id"] != own))  # nan differs
+        _add_ranked(self.ranked, CrossCheck.RELATION_CROSS_ANNOTATION, relations, np.flatnonzero(cross),
+                    RelationsModel.annotation_id, "joins spans outside annotation {annotation_id}")
+        codes = [_codes(values, known) for values, known in ((relations[RelationsModel.type], self.types),
+                                                             (head["label"], self.labels),
+                                                             (tail["label"], self.labels))]
+        allowed = np.isin(self._code(*codes), self.allowed) & np.logical_and.reduce([code >= 0 for code in codes])
+        rows = np.flatnonzero(~missing & ~allowed)
+        _add_ranked(self.ranked, CrossCheck.RELATION_WRONG_LABELS, relations, rows, RelationsModel.type,
+                    "{type} joins {head_label} -> {tail_label}",
+                    {"head_label": head["label"].take(pa.array(rows, pa.int64())).to_pylist(),
+                     "tail_label": tail["label"].take(pa.array(rows, pa.int64())).to_pylist()})
+        docs = relations[RelationsModel.doc_id]
+        same_doc = _mask(pc.and_(pc.equal(head["doc"], docs), pc.equal(tail["doc"], docs)))
+        _add_ranked(self.ranked, CrossCheck.RELATION_DOC_MISMATCH, relations, np.flatnonzero(~missing & ~same_doc),
+                    RelationsModel.doc_id, "{head_span_id} -> {tail_span_id} are not both on doc {doc_id}")
+
+    def _endpoints(self, spans: pa.Table, where: pa.ChunkedArray) -> dict[str, Any]:
+        """For each endpoint, the first span with its span_id (a null finds a null; ``where`` is that span's row):
+        found with a label, its annotation_id (nan if none), label and doc_id."""
+        found = spans.select([SpansModel.annotation_id, SpansModel.label, SpansModel.doc_id]).take(where)
+        return {"ok": _mask(pc.is_valid(found[SpansModel.label])), "annotation_id": _floats(
+            found[SpansModel.annotation_id]), "label": found[SpansModel.label].combine_chunks(),
+            "doc": found[SpansModel.doc_id].combine_chunks()}
+
+    def _look_elsewhere(self, tail: dict[str, Any], rows: Array, table_rows: list[int], bucket: _Bucket) -> None:
+        """The tails of ``rows`` from the lookups done before, in the buckets they are in."""
+        looks = [bucket.tails[row] for row in table_rows]
+        tail["ok"][rows] = [look[0] and look[2] is not None for look in looks]
+        tail["annotation_id"][rows] = [np.nan if look[1] is None else look[1] for look in looks]
+        for position, name in ((2, "label"), (3, "doc")):
+            values = np.asarray(tail[name].to_numpy(zero_copy_only=False), dtype=object)
+            values[rows] = [look[position] for look in looks]
+            tail[name] = pa.array(values, pa.string())
+
+
+def _floats(values: pa.ChunkedArray) -> Array:
+    """Numbers as float64, a null as nan (as pandas reads an integer column with a null; past 2**53 inexactly,
+    as pandas does)."""
+    return np.asarray(pc.cast(values, pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> Array:
+    """A boolean Arrow result as numpy, null as False."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _codes(values: pa.ChunkedArray | pa.Array, known: pa.Array) -> Array:
+    """The position of each value in ``known``, -1 for a null or another value."""
+    return np.asarray(pc.fill_null(pc.index_in(values, value_set=known), -1).to_numpy(zero_copy_only=False),
+                      dtype=np.int64)
+
+
+class _RelationsPerHead(_Check):
+    """No claim has more relations of a type than the scheme's ``max_per_head``, counted over every batch."""
+
+    tables = ("spans", "relations")  # the heads are claims: counted only when spans are usable
+    codes = (CrossCheck.RELATION_MAX_PER_HEAD,)
+    bucketed = True
+
+    def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
+        super().__init__(files, seeds, scheme)
+        self.max_per_head = {r.value: r.max_per_head for r in scheme.relations if r.max_per_head}
+
+    def bucket(self, bucket: _Bucket) -> None:
+        relations = bucket.relations
+        if relations is None or relations.num_rows == 0:
+            return
+        limited = relations.filter(pc.and_(pc.is_in(relations[RelationsModel.type],
+                                                    value_set=pa.array(list(self.max_per_head), pa.string())),
+                                           pc.is_valid(relations[RelationsModel.head_span_id])))
+        counts = limited.group_by([RelationsModel.head_span_id, RelationsModel.type], use_threads=False).aggregate(
+            [(RelationsModel.head_span_id, "count")])
+        kinds = pa.array(list(self.max_per_head), pa.string())
+        limits = np.array(list(self.max_per_head.values()), dtype=np.int64)
+        allowed = limits[np.asarray(pc.index_in(counts[RelationsModel.type], value_set=kinds).to_numpy())]
+        over = counts.filter(pa.array(np.asarray(counts["head_span_id_count"].to_numpy()) > allowed))
+        columns = [RelationsModel.head_span_id, RelationsModel.type, "head_span_id_count"]
+        for head, kind, n in zip(*(over[name].to_pylist() for name in columns), strict=True):
+            self.ranked.add(CrossCheck.RELATION_MAX_PER_HEAD, [(
+                (head, kind), Failure("relations", str(head), RelationsModel.type, CrossCheck.RELATION_MAX_PER_HEAD,
+                                      f"claim {head} has {n} {kind} relations"))])
 
 
 class _DuplicateRelations(_Check):
@@ -761,26 +1374,39 @@ class _DuplicateRelations(_Check):
 
     tables = ("relations",)
     codes = (CrossCheck.DUPLICATE_RELATION,)
+    bucketed = True
     KEY: ClassVar[list[str]] = [RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type]
 
-    def __init__(self, files: Mapping[str, pq.ParquetFile], seeds: Sequence[Document], scheme: Scheme) -> None:
-        super().__init__(files, seeds, scheme)
-        self.max_per_head = {r.value: r.max_per_head for r in scheme.relations if r.max_per_head}
-        self.keys: list[Array] = [np.zeros(0, np.uint64)]  # per batch: hash of (head_span_id, tail_span_id, type)
-
-    def batch(self, table: str, relations: pd.DataFrame) -> None:
-        self.keys.append(_hash(relations[self.KEY].dropna()))
-
-    def finish(self) -> None:
-        repeated = _repeated(np.concatenate(self.keys))
-        if repeated.size == 0:
+    def bucket(self, bucket: _Bucket) -> None:
+        relations = bucket.relations
+        if relations is None or relations.num_rows < 2:
             return
-        rows = _rows_hashed_in(self.files["relations"], [RelationsModel.relation_id, *self.KEY], self.KEY,
-                               repeated).dropna(subset=self.KEY)
-        first = rows.groupby(self.KEY, sort=False)[RelationsModel.relation_id].transform("first")
-        repeats = rows.assign(first=first)[rows.duplicated(self.KEY)]
-        self.failures.add_rows(repeats, "relations", RelationsModel.relation_id, None, CrossCheck.DUPLICATE_RELATION,
-                               "the same {type} relation {head_span_id} -> {tail_span_id} as {first}")
+        complete = np.flatnonzero(np.logical_and.reduce(
+            [np.asarray(pc.is_valid(relations[name]).to_numpy(zero_copy_only=False), dtype=bool)
+             for name in self.KEY]))
+        keys = relations.select(self.KEY).take(pa.array(complete, pa.int64()))
+        groups = keys.group_by(self.KEY, use_threads=False).aggregate([(self.KEY[0], "count")])
+        if groups.num_rows == keys.num_rows:  # the common case: no key twice
+            return
+        order = np.asarray(pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in self.KEY]))
+        ordered = keys.take(pa.array(order))
+        starts = np.logical_or.reduce([run_starts(ordered[name]) for name in self.KEY])
+        sizes = np.diff(np.append(np.flatnonzero(starts), len(starts)))
+        if not (sizes > 1).any():
+            return
+        ids = relations[RelationsModel.relation_id].to_pylist()
+        found: list[tuple[int, int, Any]] = []  # (bucket row, table row of the first, relation_id of the first)
+        for start, size in zip(np.flatnonzero(starts), sizes, strict=True):
+            if size < 2:
+                continue
+            group = sorted(complete[order[start : start + size]], key=lambda row: row)  # table order: bucket order
+            first = next((ids[row] for row in group if ids[row] is not None), None)
+            found.extend((row, group[0], first) for row in group[1:])
+        found.sort()
+        rows = np.array([row for row, _, _ in found], dtype=np.int64)
+        _add_ranked(self.ranked, CrossCheck.DUPLICATE_RELATION, relations, rows, None,
+                    "the same {type} relation {head_span_id} -> {tail_span_id} as {first}",
+                    {"first": [_pandas_value(first) for _, _, first in found]})
 
 
 # The cross-table checks, in the order they are reported.
@@ -790,7 +1416,7 @@ CHECKS: tuple[type[_Check], ...] = (
 )
 
 
-# -- hashes ------------------------------------------------------------------------------------------------
+# -- hashes (a key column of another type than string) -----------------------------------------------------
 
 def _hash(values: pd.Series | pd.DataFrame) -> Array:
     """64-bit hashes of a column's values, or of rows of several columns, for set operations in numpy.
@@ -819,13 +1445,6 @@ def _in_sorted(sorted_hashes: Array, hashes: Array) -> tuple[Array, Array]:
     return sorted_hashes[where] == hashes, where
 
 
-def _gather(values: Array, found: Array, where: Array, missing: float) -> Array:
-    """``values[where]`` where ``found``, else ``missing`` (``values`` may be empty: no spans at all)."""
-    gathered = np.full(len(where), missing, dtype=np.result_type(values.dtype, np.min_scalar_type(missing)))
-    gathered[found] = values[where[found]]
-    return gathered
-
-
 def _repeated(hashes: Array) -> Array:
     """The hashes that occur more than once, sorted."""
     ordered = np.sort(hashes)
@@ -836,7 +1455,7 @@ def _repeated(hashes: Array) -> Array:
 def _rows_hashed_in(file: pq.ParquetFile, columns: list[str], key: str | list[str], hashes: Array) -> pd.DataFrame:
     """The rows of ``file`` (its ``columns``) whose ``key`` hashes to one of the sorted ``hashes``, batch by batch."""
     frames = []
-    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(dict.fromkeys(columns))):
+    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(dict.fromkeys(columns)), use_threads=False):
         frame = batch.to_pandas()
         frames.append(frame[_in_sorted(hashes, _hash(frame[key]))[0]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(dict.fromkeys(columns)))
@@ -855,82 +1474,146 @@ def _row_group_ranges(file: pq.ParquetFile, column: str) -> list[tuple[str, str]
     return ranges
 
 
+# -- span texts ------------------------------------------------------------------------------------------------
+
 class DocumentCorpus:
-    """All document texts as one UTF-8 buffer, with a code-point -> byte offset map, for vector checks."""
+    """Document texts (an Arrow array of them) as one UTF-8 buffer, with a code-point -> byte offset map.
+
+    Positions are code points into a document; :meth:`byte_of` maps code point ``p`` of document ``d``
+    to its byte offset in :attr:`data`. The map keeps only the characters outside ASCII: a position's
+    byte offset is the position plus the extra bytes of those before it.
+    """
 
     CONTEXT = QUOTE_CONTEXT
 
-    def __init__(self, texts: list[str]) -> None:
-        encoded = [text.encode("utf-8") for text in texts]
-        self.data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        self.lengths = np.array([len(text) for text in texts], dtype=np.int64)
-        byte_bases = np.concatenate([[0], np.cumsum([len(raw) for raw in encoded])]).astype(np.int64)
-        maps = []
-        for text, base in zip(texts, byte_bases[:-1], strict=True):
-            points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-            widths = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)
-            maps.append(base + np.concatenate([[0], np.cumsum(widths, dtype=np.int64)]))
-        self.map_bases = np.concatenate([[0], np.cumsum(self.lengths + 1)]).astype(np.int64)
-        self.byte_of = np.concatenate(maps) if maps else np.zeros(0, dtype=np.int64)
+    def __init__(self, texts: pa.LargeStringArray) -> None:
+        offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+        buffer = texts.buffers()[2]
+        everything = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+        self.data = everything[offsets[0] : offsets[-1]] if len(texts) else np.zeros(0, np.uint8)
+        self.lengths = np.asarray(pc.fill_null(pc.utf8_length(texts), 0).to_numpy(), dtype=np.int64)
+        self.base = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        high = np.flatnonzero(self.data >= 0x80)
+        leads = high[self.data[high] >= 0xC0]  # the first byte of each character outside ASCII
+        extra = 1 + (self.data[leads] >= 0xE0).astype(np.int64) + (self.data[leads] >= 0xF0)
+        self.extra_before = np.concatenate([[0], np.cumsum(extra)]).astype(np.int64)
+        self.wide = leads - self.extra_before[:-1]  # their code-point positions, in the whole buffer
+
+    def byte_of(self, positions: Array) -> Array:
+        """Byte offsets in :attr:`data` of code-point positions in the whole buffer."""
+        return positions + self.extra_before[np.searchsorted(self.wide, positions, side="left")]
 
     def in_range(self, docs: Array, starts: Array, ends: Array) -> Array:
         return np.asarray((starts >= 0) & (starts < ends) & (ends <= self.lengths[docs]), dtype=bool)
 
     def _bytes(self, docs: Array, starts: Array, ends: Array) -> tuple[Array, Array]:
-        base = self.map_bases[docs]
-        return self.byte_of[base + starts], self.byte_of[base + ends]
+        base = self.base[docs]
+        return self.byte_of(base + starts), self.byte_of(base + ends)
 
-    def matches(self, docs: Array, starts: Array, ends: Array, texts: pd.Series) -> Array:
-        """Row-wise ``texts[i] == doc_text[starts[i]:ends[i]]``; rows out of range compare False."""
-        ok_range = self.in_range(docs, starts, ends)
-        safe_starts = np.where(ok_range, starts, 0)
-        safe_ends = np.where(ok_range, ends, 0)
-        lo, hi = self._bytes(docs, safe_starts, safe_ends)
-        return np.asarray(ok_range & _bytes_equal(self.data, lo, hi, texts), dtype=bool)
+    def quote_matches(self, docs: Array, starts: Array, ends: Array, strings: Mapping[str, pa.LargeStringArray],
+                      rows: Array) -> Array:
+        """Row-wise: are ``prefix + text + suffix`` (of ``rows``) the document's text from 32 code points before
+        ``starts`` to 32 after ``ends``, with the text exactly at ``starts:ends``? (nulls compare False)"""
+        pre_starts = np.maximum(0, starts - self.CONTEXT)
+        post_ends = np.minimum(self.lengths[docs], ends + self.CONTEXT)
+        base = self.base[docs]
+        pre_lo, lo, hi, post_hi = (self.byte_of(base + positions) for positions in (pre_starts, starts, ends,
+                                                                                     post_ends))
+        widths = [_byte_lengths(strings[name], rows) for name in (SpansModel.prefix, SpansModel.text)]
+        placed = (widths[0] == lo - pre_lo) & (widths[1] == hi - lo)
+        if len(self.data) >= 2**31:  # beyond the 32-bit offsets of a view
+            return np.asarray(placed & _bytes_equal(self.data, pre_lo, post_hi, strings["quote"], rows), dtype=bool)
+        quotes = strings["quote"].take(pa.array(rows, pa.int64())).cast(pa.large_binary()).cast(pa.binary_view())
+        same = np.asarray(pc.fill_null(pc.equal(self.windows(pre_lo, post_hi), quotes), False).to_numpy(
+            zero_copy_only=False), dtype=bool)
+        return np.asarray(placed & same, dtype=bool)
 
-    def context_matches(self, docs: Array, starts: Array, ends: Array,
-                        prefixes: pd.Series, suffixes: pd.Series) -> Array:
-        ok_range = self.in_range(docs, starts, ends)
-        safe_starts = np.where(ok_range, starts, 0)
-        safe_ends = np.where(ok_range, ends, 0)
-        pre_starts = np.maximum(0, safe_starts - self.CONTEXT)
-        post_ends = np.minimum(self.lengths[docs], safe_ends + self.CONTEXT)
-        pre_lo, pre_hi = self._bytes(docs, pre_starts, safe_starts)
-        post_lo, post_hi = self._bytes(docs, safe_ends, post_ends)
-        before = _bytes_equal(self.data, pre_lo, pre_hi, prefixes)
-        return np.asarray(before & _bytes_equal(self.data, post_lo, post_hi, suffixes), dtype=bool)
+    def windows(self, lo: Array, hi: Array) -> pa.Array:
+        """``data[lo:hi]`` for each row, as an Arrow ``binary_view`` array over :attr:`data` (no bytes copied).
+
+        A view is 16 bytes: the length (int32), then up to 12 bytes inline, or the first 4 bytes, the
+        buffer's number and the offset in it (int32 each).
+        """
+        rows = len(lo)
+        lengths = np.asarray(hi - lo, dtype=np.int64)
+        data = self.data if len(self.data) >= 4 else np.zeros(4, np.uint8)
+        words = np.zeros((rows, 4), dtype="<i4")  # length, then 12 bytes
+        words[:, 0] = lengths
+        long = np.flatnonzero(lengths > 12)
+        heads: Array = np.ndarray(shape=(len(data) - 3,), dtype="<i4", buffer=data, offset=0, strides=(1,))
+        words[long, 1] = heads[lo[long]]  # the first 4 bytes; buffer 0 (already); the offset:
+        words[long, 3] = lo[long]
+        views = words.view(np.uint8).reshape(rows, 16)
+        short = np.flatnonzero((lengths > 0) & (lengths <= 12))
+        if short.size:  # the bytes themselves, inline
+            at = np.minimum(lo[short, None] + np.arange(12), len(data) - 1)
+            views[short, 4:] = np.where(np.arange(12) < lengths[short, None], data[at], 0)
+        return pa.Array.from_buffers(pa.binary_view(), rows, [None, pa.py_buffer(views), pa.py_buffer(data)])
+
+    def matches(self, docs: Array, starts: Array, ends: Array, texts: pa.LargeStringArray, rows: Array) -> Array:
+        """Row-wise ``texts[rows[i]] == doc_text[starts[i]:ends[i]]`` (offsets in range; nulls compare False)."""
+        lo, hi = self._bytes(docs, starts, ends)
+        return _bytes_equal(self.data, lo, hi, texts, rows)
+
+    def context_matches(self, docs: Array, starts: Array, ends: Array, prefixes: pa.LargeStringArray,
+                        suffixes: pa.LargeStringArray, rows: Array) -> Array:
+        pre_starts = np.maximum(0, starts - self.CONTEXT)
+        post_ends = np.minimum(self.lengths[docs], ends + self.CONTEXT)
+        pre_lo, pre_hi = self._bytes(docs, pre_starts, starts)
+        post_lo, post_hi = self._bytes(docs, ends, post_ends)
+        before = _bytes_equal(self.data, pre_lo, pre_hi, prefixes, rows)
+        return np.asarray(before & _bytes_equal(self.data, post_lo, post_hi, suffixes, rows), dtype=bool)
 
 
-def _bytes_equal(data: Array, lo: Array, hi: Array, texts: pd.Series) -> Array:
-    """Row-wise: is UTF-8 of ``texts[i]`` equal to ``data[lo[i]:hi[i]]``? (nulls compare False)."""
-    array = pa.array(texts, type=pa.large_string(), from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):  # an Arrow-backed column read from several row groups
-        array = array.combine_chunks()
-    valid = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    text_data = array.buffers()[2]
-    text_bytes = np.frombuffer(text_data, dtype=np.uint8) if text_data is not None else np.zeros(0, np.uint8)
-    text_lo, text_hi = offsets[:-1], offsets[1:]
-    lengths = text_hi - text_lo
-    same_length = valid & (lengths == hi - lo)
-    rows = np.flatnonzero(same_length & (lengths > 0))
-    equal = same_length.copy()
-    if rows.size:
-        row_lengths = lengths[rows]
-        starts_in_gather = np.concatenate([[0], np.cumsum(row_lengths)[:-1]])
-        steps = np.arange(row_lengths.sum()) - np.repeat(starts_in_gather, row_lengths)
-        doc_positions = np.repeat(lo[rows], row_lengths) + steps
-        text_positions = np.repeat(text_lo[rows], row_lengths) + steps
-        mismatched = (data[doc_positions] != text_bytes[text_positions]).astype(np.int64)
-        equal[rows] = np.add.reduceat(mismatched, starts_in_gather) == 0
+def _byte_lengths(texts: pa.LargeStringArray, rows: Array) -> Array:
+    """UTF-8 lengths of ``texts[rows]`` (a null's is 0)."""
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    return np.asarray(offsets[rows + 1] - offsets[rows], dtype=np.int64)
+
+
+WORD = 8  # bytes compared at once
+
+
+def _bytes_equal(data: Array, lo: Array, hi: Array, texts: pa.LargeStringArray, rows: Array) -> Array:
+    """Row-wise: is UTF-8 of ``texts[rows[i]]`` equal to ``data[lo[i]:hi[i]]``? (nulls compare False)
+
+    Compared 8 bytes at a time: a string of n >= 8 bytes is equal if its windows at 0, 8, 16, ... and
+    n - 8 are; shorter ones byte by byte.
+    """
+    valid = np.asarray(texts.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[rows]
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    buffer = texts.buffers()[2]
+    text_bytes = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    text_lo = offsets[rows]
+    lengths = offsets[rows + 1] - text_lo
+    equal = valid & (lengths == hi - lo)
+    long = np.flatnonzero(equal & (lengths >= WORD))
+    if long.size:
+        equal[long] = _windows_equal(data, lo[long], text_bytes, text_lo[long], lengths[long])
+    short = np.flatnonzero(equal & (lengths > 0) & (lengths < WORD))
+    if short.size:
+        row_lengths = lengths[short]
+        starts = np.concatenate([[0], np.cumsum(row_lengths)[:-1]])
+        steps = np.arange(row_lengths.sum()) - np.repeat(starts, row_lengths)
+        same = data[np.repeat(lo[short], row_lengths) + steps] == text_bytes[np.repeat(text_lo[short], row_lengths)
+                                                                             + steps]
+        equal[short] = np.logical_and.reduceat(same, starts)
     return np.asarray(equal, dtype=bool)
 
 
+def _windows_equal(data: Array, lo: Array, text_bytes: Array, text_lo: Array, lengths: Array) -> Array:
+    """Row-wise equality of byte ranges of at least :data:`WORD` bytes, compared as 64-bit words."""
+    counts = -(-lengths // WORD)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    steps = (np.arange(counts.sum()) - np.repeat(starts, counts)) * WORD
+    steps = np.minimum(steps, np.repeat(lengths - WORD, counts))  # the last window ends where the range does
+    left = _words(data)[np.repeat(lo, counts) + steps]
+    right = _words(text_bytes)[np.repeat(text_lo, counts) + steps]
+    return np.asarray(np.logical_and.reduceat(left == right, starts), dtype=bool)
 
 
-def _first_of_runs(*keys: Array) -> Array:
-    """For rows sorted by ``keys``: True where a row starts a new run of equal keys (empty in, empty out)."""
-    first = np.ones(len(keys[0]), dtype=bool)
-    if first.size > 1:
-        first[1:] = np.logical_or.reduce([key[1:] != key[:-1] for key in keys])
-    return first
+def _words(data: Array) -> Array:
+    """The 8-byte word starting at each byte of ``data`` (an unaligned, overlapping view, no copy)."""
+    if len(data) < WORD:
+        return np.zeros(0, np.uint64)
+    return np.ndarray(shape=(len(data) - WORD + 1,), dtype=np.uint64, buffer=data, offset=0, strides=(1,))
