@@ -35,24 +35,12 @@ from claimset.seeds import Document, sha256_text
 from claimset.sink import DocumentStore, RowBuffer, drop_rows
 from claimset.summary import ImportSummary, ItemCounts, check_written
 from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS
+from claimset.versions import Occurrence, Occurrences, version_key
 
 if TYPE_CHECKING:
     from claimset.validate import ValidationReport
 
 __all__ = ["ImportResult", "ImportSummary", "ItemCounts", "import_dataset", "import_exports"]
-
-
-@dataclass(slots=True)
-class _Occurrence:
-    """Where one version of an annotation lies in the staged tables (row ranges), for replacement."""
-
-    updated_at: dt.datetime | None
-    digest: int  # of the annotation's content: breaks ties between versions with the same updated_at
-    task_id: int | None
-    cancelled: bool
-    rows: dict[str, tuple[int, int]]  # table -> half-open row range
-    counts: dict[str, tuple[int, int]]  # item kind -> (written, rejected)
-    reasons: Counter[str]
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -174,14 +162,6 @@ def _digest(annotation: dict[str, Any]) -> int:
     return zlib.crc32(content)
 
 
-_NO_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
-
-
-def _version_key(updated_at: dt.datetime | None, digest: int) -> tuple[bool, dt.datetime, int]:
-    """The order of versions of one annotation: by ``updated_at`` (none is oldest), ties by content digest."""
-    return updated_at is not None, updated_at or _NO_TIME, digest
-
-
 class _Importer:
     """Turns tasks into staged rows; one instance per import run."""
 
@@ -196,7 +176,7 @@ class _Importer:
             "relations": RowBuffer(RELATIONS, staging / "relations.parquet"),
             "rejects": RowBuffer(REJECTS, staging / "rejects.parquet"),
         }
-        self.seen: dict[int, _Occurrence] = {}
+        self.seen = Occurrences()
         self.drop: dict[str, list[tuple[int, int]]] = {name: [] for name in self.buffers}
         self.source = ""
         self.index = SchemeIndex.of(scheme)
@@ -314,14 +294,15 @@ class _Importer:
         annotation_id = _as_int(annotation.get("id"))
         result: list[Any] = annotation.get("result") or []
         updated_at = _parse_time(annotation.get("updated_at"))
-        digest = _digest(annotation)
-        if annotation_id is not None and annotation_id in self.seen:
-            first_task = self.seen[annotation_id].task_id
-            if first_task != task_id:
+        version = version_key(updated_at, _digest(annotation))
+        slot = None if annotation_id is None else self.seen.find(annotation_id)
+        if annotation_id is not None and slot is not None:
+            old = self.seen.read(slot)
+            if old.task_id != task_id:
                 self._reject_annotation(annotation, task_id, RejectReason.DUPLICATE_ANNOTATION_ID,
-                                        f"annotation {annotation_id} is also in task {first_task}")
+                                        f"annotation {annotation_id} is also in task {old.task_id}")
                 return
-            if not self._replaces(annotation_id, _version_key(updated_at, digest), result):
+            if not self._replaces(annotation_id, old, version, result):
                 return
         start_rows = {name: buf.count for name, buf in self.buffers.items()}
         before = self._item_counts()
@@ -343,16 +324,15 @@ class _Importer:
                             task_text).convert(result, kinds, screen_unicode=lone_surrogate)
         if annotation_id is not None:
             after = self._item_counts()
-            self.seen[annotation_id] = _Occurrence(
-                updated_at=updated_at,
-                digest=digest,
+            self.seen.store(annotation_id, slot, Occurrence(
+                version=version,
                 task_id=task_id,
                 cancelled=cancelled,
                 rows={name: (start, self.buffers[name].count) for name, start in start_rows.items()},
                 counts={kind: (after[kind][0] - before[kind][0], after[kind][1] - before[kind][1])
                         for kind in after},
                 reasons=Counter(self.summary.rejects_by_reason) - reasons_before,
-            )
+            ))
 
     def _write_annotation(self, annotation: dict[str, Any], annotation_id: int | None, task_id: int | None,
                           doc_id: str, updated_at: dt.datetime | None, result: list[Any],
@@ -377,15 +357,15 @@ class _Importer:
         return {"region": self.summary.regions, "attribute": self.summary.attributes,
                 "relation": self.summary.relations, "other": self.summary.other_items}
 
-    def _replaces(self, annotation_id: int, version: tuple[bool, dt.datetime, int], result: list[Any]) -> bool:
-        """Decide between two versions of one annotation: the latest ``updated_at`` wins (see :func:`_version_key`).
+    def _replaces(self, annotation_id: int, old: Occurrence, version: tuple[int, int], result: list[Any]) -> bool:
+        """Decide between two versions of one annotation: the latest ``updated_at`` wins (see
+        :func:`claimset.versions.version_key`).
 
         Two versions with the same ``updated_at`` are ordered by their content digest, not by file order;
         the same content twice is a duplicate. The losing version's rows are dropped (or never written)
         and its items counted as superseded.
         """
-        old = self.seen[annotation_id]
-        newer = version > _version_key(old.updated_at, old.digest)
+        newer = version > old.version
         kinds = self._kinds()
         if not newer:
             self.summary.duplicate_annotations.append(annotation_id)
