@@ -307,3 +307,19 @@ def test_cli_agree_bootstrap(hand_case: Path) -> None:
                           (["--bootstrap", "5", "--seed", "-1"], "--seed must be a non-negative integer")):
         bad = runner.invoke(app, ["agree", str(hand_case), *args])
         assert bad.exit_code == 1 and message in bad.stderr and "Traceback" not in bad.output, args
+
+
+def test_cli_agree_bootstrap_reads_the_dataset_once(hand_case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import claimset.agreement
+
+    calls: list[Path] = []
+    real = claimset.agreement.load_corpus
+
+    def counted(directory: Path, scheme_file: Path | None = None) -> claimset.agreement.Corpus:
+        calls.append(directory)
+        return real(directory, scheme_file)
+
+    monkeypatch.setattr(claimset.agreement, "load_corpus", counted)
+    result = runner.invoke(app, ["agree", str(hand_case), "--bootstrap", "20", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert calls == [hand_case] and json.loads(result.stdout)["bootstrap"]["replicates"] == 20

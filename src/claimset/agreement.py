@@ -497,7 +497,11 @@ def _labels(corpus: Corpus) -> list[str]:
 def agreement(dataset_dir: Path, scheme_file: Path | None = None) -> AgreementReport:
     """Inter-annotator agreement of the submitted annotations in ``dataset_dir`` (see the module doc),
     under the dataset's own scheme (``scheme_file``: an optional scheme file that must match it)."""
-    corpus = load_corpus(dataset_dir, scheme_file)
+    return corpus_agreement(load_corpus(dataset_dir, scheme_file))
+
+
+def corpus_agreement(corpus: Corpus) -> AgreementReport:
+    """:func:`agreement` of a corpus already loaded by :func:`load_corpus`."""
     scheme = corpus.scheme
     labels = _labels(corpus)
     annotators = tuple(sorted({name for by in corpus.by_doc.values() for name in by}))
@@ -536,7 +540,7 @@ def agreement(dataset_dir: Path, scheme_file: Path | None = None) -> AgreementRe
             grid[first][second] = grid[second][first] = pooled.f1
         matrix[mode] = grid
     return AgreementReport(
-        directory=str(dataset_dir),
+        directory=str(corpus.directory),
         annotators=annotators,
         documents=corpus.documents.num_rows,
         overall=_measures(pair_counts_by_annotators, all_masks, scheme, labels),
@@ -701,17 +705,21 @@ def bootstrap(dataset_dir: Path, replicates: int, *, seed: int = 0, confidence: 
     replacement by ``numpy.random.default_rng(seed)``; an interval's ends are the ``(1 - confidence) / 2``
     and ``(1 + confidence) / 2`` quantiles of the replicates in which the measure is defined.
     """
+    return corpus_bootstrap(load_corpus(dataset_dir, scheme_file), replicates, seed=seed, confidence=confidence)
+
+
+def corpus_bootstrap(corpus: Corpus, replicates: int, *, seed: int = 0, confidence: float = 0.95) -> BootstrapReport:
+    """:func:`bootstrap` of a corpus already loaded by :func:`load_corpus`."""
     if not 1 <= replicates <= MAX_REPLICATES:
         raise ClaimsetError(f"--bootstrap must be a number of replicates from 1 to {MAX_REPLICATES:,}, "
                             f"not {replicates}")
     if seed < 0:
         raise ClaimsetError(f"--seed must be a non-negative integer, not {seed}")
-    corpus = load_corpus(dataset_dir, scheme_file)
     labels = _labels(corpus)
     units = [unit for doc_id, by_annotator in corpus.by_doc.items() if len(by_annotator) > 1
              for unit in document_units(doc_id, corpus.texts[doc_id], by_annotator, corpus.scheme, labels)]
     if not units:
-        raise ClaimsetError(f"{dataset_dir}: no document has two annotators; nothing to resample")
+        raise ClaimsetError(f"{corpus.directory}: no document has two annotators; nothing to resample")
     estimate = _flat(_pooled(units, corpus.scheme, labels))
     rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {name: [] for name in estimate}

@@ -120,12 +120,21 @@ def agree_command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 0,
 ) -> None:
     """Inter-annotator agreement: span F1, token alpha, claim speakers, attribute kappa, relation F1."""
-    from claimset.agreement import LABEL_COLUMNS, agreement, bootstrap, report_markdown, report_summary, report_tables
+    from claimset.agreement import (
+        LABEL_COLUMNS,
+        corpus_agreement,
+        corpus_bootstrap,
+        load_corpus,
+        report_markdown,
+        report_summary,
+        report_tables,
+    )
 
     with cli_errors():
-        report = agreement(directory, scheme).to_dict()
+        corpus = load_corpus(directory, scheme)  # read and validated once for both
+        report = corpus_agreement(corpus).to_dict()
         if replicates:
-            report["bootstrap"] = bootstrap(directory, replicates, seed=seed, scheme_file=scheme).to_dict()
+            report["bootstrap"] = corpus_bootstrap(corpus, replicates, seed=seed).to_dict()
     if output_format is Format.json:
         print_json(report)
     elif output_format is Format.markdown:
