@@ -190,3 +190,41 @@ def test_claims_by_lookup_are_the_claims_by_join(base: Path, tmp_path_factory: p
     by_join = claims_module.claims_of(*args, lookups=False)
     if claims_module.unique(mentions["span_id"], submitted["annotation_id"], tables["documents"]["doc_id"]):
         assert claims_module.claims_of(*args, lookups=True).equals(by_join)
+
+
+def test_work_directories_left_by_killed_runs_are_removed_and_live_ones_kept(base: Path, tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = tmp_path / "data"
+    shutil.copytree(base, data)
+    # a run killed with SIGKILL while its work directory was in use
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from claimset.partition import work_directory\n"
+        "with work_directory(Path(sys.argv[1])) as w:\n"
+        "    print(w, flush=True); time.sleep(60)"), str(data)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    killed = Path(child.stdout.readline().strip())
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert killed.parent == tmp_path and killed.name.startswith(".data.buckets-") and killed.is_dir()
+    # one in use by a live run (its lock held), one without a lock file: new (being made) and old (killed early)
+    live = tmp_path / "..data.staging-1.buckets-live"
+    live.mkdir()
+    held = os.open(live / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    young, old = tmp_path / ".data.buckets-young", tmp_path / ".data.buckets-old"
+    young.mkdir()
+    old.mkdir()
+    past = time.time() - partition.STALE_UNLOCKED_S - 60
+    os.utime(old, (past, past))
+    try:
+        assert validate.validate_dataset(data).valid
+        left = sorted(p.name for p in tmp_path.iterdir() if ".buckets-" in p.name)
+        assert left == [live.name, young.name]  # the killed run's and the old unlocked one are gone
+    finally:
+        os.close(held)

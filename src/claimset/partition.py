@@ -21,8 +21,12 @@ the tail belongs to the head's annotation, as it does in a valid dataset.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import fcntl
+import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,17 +43,55 @@ SPANS_PER_BUCKET = 65_536  # spans in a bucket, about: what bounds the memory of
 MAX_BUCKETS = 256  # files open at once per spool
 
 
+STALE_UNLOCKED_S = 600  # a work directory without a lock file this old was left by a killed run
+
+
 @contextmanager
 def work_directory(beside: Path) -> Iterator[Path]:
-    """A private directory next to ``beside`` (or in the system's temporary directory), removed afterwards."""
+    """A private directory next to ``beside`` (or in the system's temporary directory), removed afterwards.
+
+    Next to the dataset, so that the bucket files (about as large as the spans and relations tables)
+    land on the dataset's file system. The directory holds an exclusive ``flock`` on its ``.lock``
+    for as long as it is in use, so the work directories that killed runs left beside it (any
+    ``.*.buckets-*`` whose lock no process holds) are removed before a new one is made.
+    """
+    _remove_abandoned(beside.parent)
     try:
         path = Path(tempfile.mkdtemp(prefix=f".{beside.name}.buckets-", dir=beside.parent))
     except OSError:  # a read-only parent
         path = Path(tempfile.mkdtemp(prefix="claimset-buckets-"))
+    lock = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        os.close(lock)
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Remove the work directories in ``folder`` whose run is gone (their lock is free)."""
+    try:
+        candidates = [entry for entry in folder.glob(".*.buckets-*") if entry.is_dir() and not entry.is_symlink()]
+    except OSError:
+        return
+    for candidate in candidates:
+        try:
+            lock = os.open(candidate / ".lock", os.O_RDWR)
+        except FileNotFoundError:  # killed before its lock was made, or being made right now
+            with contextlib.suppress(OSError):
+                if time.time() - candidate.stat().st_mtime > STALE_UNLOCKED_S:
+                    shutil.rmtree(candidate, ignore_errors=True)
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(candidate, ignore_errors=True)  # its run is gone: nobody holds the lock
+        except BlockingIOError:
+            pass  # in use by a live run
+        finally:
+            os.close(lock)
 
 
 @dataclass
