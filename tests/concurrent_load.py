@@ -59,6 +59,7 @@ PREDICATES = ["has undermined the gas deal 💶", "is preparing the summit 😀"
 QUOTE_TYPES = ["indirect", "direct", "mixed"]
 WRITE_TIMEOUT = 120.0  # seconds for one request
 PULL_TIMEOUT = 600.0  # seconds for one `claimset pull`
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})  # the load test's server is on this machine
 NO_RETRY = {"max_retries": 0}  # the SDK retries 5xx and 409 by default: a retried create could double it
 
 
@@ -257,14 +258,14 @@ class _Puller(threading.Thread):
 
 def run_load(admin: Client, plan: Plan, workdir: Path, claimset_command: Sequence[str],
              env: dict[str, str]) -> LoadResult:
-    """Run ``plan`` against the server of ``admin`` (which must be at 127.0.0.1) and check every pull.
+    """Run ``plan`` against the server of ``admin`` (which must be on this machine) and check every pull.
 
     ``claimset_command`` runs the claimset CLI (e.g. ``[".venv/bin/claimset"]``); ``env`` is the environment
     for it, without the Label Studio URL and key, which are added here.
     """
     host = urlsplit(admin.conn.url).hostname
-    if host != "127.0.0.1":
-        raise ClaimsetError(f"the load test runs against 127.0.0.1 only, not {host}")
+    if host not in LOCAL_HOSTS:
+        raise ClaimsetError(f"the load test runs against this machine only (127.0.0.1, localhost, ::1), not {host}")
     rng = random.Random(plan.seed)
     title = f"load {uuid.uuid4().hex[:8]}"
     seeds = workdir / "seeds"

@@ -24,6 +24,19 @@ START_TIMEOUT = 300  # seconds for `scripts/label-studio start`, install exclude
 BACKENDS = ("sqlite", "postgres")
 
 
+END_TIMEOUT = 60  # seconds a script has to clean up after SIGTERM
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """End a running ``scripts/label-studio``: SIGTERM (it stops what it launched), then SIGKILL."""
+    process.terminate()
+    try:
+        process.communicate(timeout=END_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+
+
 class ServerError(Exception):
     """A server that could not be started, stopped, backed up or restored; the script's last lines."""
 
@@ -70,12 +83,25 @@ class ScriptServer:
         return Path(self.env["LABEL_STUDIO_DATA_DIR"]).parent
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """``scripts/label-studio ARGS`` for this server; a hung script is a :class:`ServerError`."""
-        try:
-            return subprocess.run([str(SCRIPT), *args], env=self.env, capture_output=True, text=True,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ServerError(f"scripts/label-studio {' '.join(args)} did not finish within {timeout:.0f}s") from None
+        """``scripts/label-studio ARGS`` for this server; a hung script is a :class:`ServerError`.
+
+        A script that hangs, or that is still running when this process is interrupted (a signal turned into
+        an exception, Ctrl-C), gets SIGTERM first, so that it stops what it launched (a starting server, its
+        PostgreSQL); SIGKILL only if it does not end within :data:`END_TIMEOUT` seconds.
+        """
+        command = [str(SCRIPT), *args]
+        with subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _end(process)
+                raise ServerError(f"scripts/label-studio {' '.join(args)} did not finish within {timeout:.0f}s") \
+                    from None
+            except BaseException:
+                _end(process)
+                raise
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
     def check(self, *args: str, timeout: float = 120) -> str:
         """Run ``scripts/label-studio ARGS``; its output, or a :class:`ServerError` with its last lines."""

@@ -8,7 +8,12 @@ keeps working (its id sequences were restored too).
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
+import signal
+import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +82,22 @@ def _documents(folder: Path, raw: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _kill_cluster(state: Path) -> None:
+    """SIGKILL to the local cluster's postmaster, and wait for its processes to end."""
+    postmaster = int((state / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+    os.kill(postmaster, signal.SIGKILL)
+    for _ in range(300):
+        if _processes_under(state / "postgres") == []:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"PostgreSQL in {state} did not end after SIGKILL")
+
+
+def _processes_under(folder: Path) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True, timeout=30, check=True).stdout
+    return [line for line in ps.splitlines() if str(folder) in line and " Z" not in line]
+
+
 def _started_server(live: LiveLabelStudio) -> ScriptServer:
     if live.server is None:
         pytest.skip("the Label Studio of LABEL_STUDIO_URL was not started here: no database to back up")
@@ -115,8 +136,15 @@ def test_a_restored_backup_pulls_the_same_dataset(any_label_studio: LiveLabelStu
             with as_user(restored.client, project.annotator.api_key).call("ann2 submits on the restored server") as ls:
                 new = ls.annotations.create(id=project.task.id, result=[], was_cancelled=True)
             assert new.id > max(project.annotation_ids)
+            if server.db == "postgres":  # its PostgreSQL killed: `status` is not "running", and says what is down
+                _kill_cluster(state)
+                status = fresh.run("status")
+                assert status.returncode == 1, status.stdout
+                down = rf"its PostgreSQL at 127\.0\.0\.1:\d+ \({state}/postgres/data\) is down"
+                assert re.fullmatch(rf"degraded: Label Studio \(pid \d+\) at {restored.url}: (.*; )?{down}\n",
+                                    status.stdout), status.stdout
         assert fresh.run("status").returncode == 3
-        assert not (state / "postgres" / "data" / "postmaster.pid").exists()  # `stop` stopped PostgreSQL too
+        assert _processes_under(state) == []  # `stop` stopped Label Studio (and PostgreSQL)
         # A stopped server backs up too (PostgreSQL: its cluster is started for the dump and stopped again).
         cold = tmp_path / "cold.backup"
         fresh.check("backup", str(cold))

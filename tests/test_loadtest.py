@@ -2,7 +2,8 @@
 
 A small bounded load per database (5 annotators, 4 tasks, 2 versions each: 40 writes), every pull checked;
 then the checks are shown to catch what they are meant to catch, on copies of a real result; and
-``scripts/loadtest`` runs end to end against the PostgreSQL session server.
+``scripts/loadtest`` runs end to end against the PostgreSQL session server, stops the servers it started when it is
+stopped itself, and sends its key to this machine only.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 import copy
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from concurrent_load import LoadResult, Plan, Write, check_pull, figures, run_load
-
-pytestmark = pytest.mark.labelstudio
+from lsserver import state_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = Plan(annotators=5, tasks=4, versions=2)
@@ -32,6 +34,7 @@ def load(any_label_studio: Any, tmp_path_factory: pytest.TempPathFactory) -> Loa
     return run_load(any_label_studio.client, PLAN, tmp_path_factory.mktemp("load"), CLAIMSET, env)
 
 
+@pytest.mark.labelstudio
 def test_every_write_lands_and_every_pull_is_a_valid_consistent_snapshot(load: LoadResult) -> None:
     assert load.problems == []
     f = figures(load)
@@ -59,6 +62,7 @@ def _recheck(load: LoadResult, number: int, **changes: Any) -> list[str]:
     return pull.problems
 
 
+@pytest.mark.labelstudio
 def test_a_pull_cannot_show_what_was_sent_after_it_finished(load: LoadResult) -> None:
     before_the_load = load.load_started - 1
     problems = _recheck(load, -1, started=before_the_load - 1, finished=before_the_load)
@@ -66,6 +70,7 @@ def test_a_pull_cannot_show_what_was_sent_after_it_finished(load: LoadResult) ->
                             for p in problems), problems
 
 
+@pytest.mark.labelstudio
 def test_a_pull_must_show_every_version_acknowledged_before_it_started(load: LoadResult) -> None:
     # As if the final pull had been taken after one more update was acknowledged.
     changed = copy.deepcopy(load)
@@ -81,6 +86,7 @@ def test_a_pull_must_show_every_version_acknowledged_before_it_started(load: Loa
                         r"was acknowledged .*", final.problems[0]), final.problems
 
 
+@pytest.mark.labelstudio
 def test_a_pull_must_hold_every_annotation_acknowledged_before_it_started(load: LoadResult) -> None:
     changed = copy.deepcopy(load)
     changed.writes.append(Write(10**9, changed.writes[0].task_id, 1, sent=0.0, acked=0.0, annotation_id=10**9))
@@ -90,6 +96,7 @@ def test_a_pull_must_hold_every_annotation_acknowledged_before_it_started(load: 
     assert any("annotation of task" in p and "is missing, but was acknowledged" in p for p in final.problems)
 
 
+@pytest.mark.labelstudio
 def test_mixed_or_unknown_content_is_found(load: LoadResult) -> None:
     changed = copy.deepcopy(load)
     key = next(iter(changed.expected))
@@ -110,6 +117,7 @@ def test_mixed_or_unknown_content_is_found(load: LoadResult) -> None:
     assert re.fullmatch(rf"annotation \d+ \(user {key[0]}, task {key[1]}\): nobody submitted it", final.problems[0])
 
 
+@pytest.mark.labelstudio
 def test_a_failed_pull_is_reported(load: LoadResult) -> None:
     assert _recheck(load, -1, returncode=1, output="Error: something broke") == [
         "exit code 1: Error: something broke"]
@@ -123,6 +131,7 @@ def test_a_failed_pull_is_reported(load: LoadResult) -> None:
         broken.write_bytes(saved)
 
 
+@pytest.mark.labelstudio
 def test_the_script_prints_the_figures(label_studio_pg: Any) -> None:
     # Once, against the PostgreSQL session server: the script does the same on either database.
     env = {**os.environ, "LABEL_STUDIO_URL": label_studio_pg.url, "LABEL_STUDIO_API_KEY": label_studio_pg.api_key}
@@ -134,3 +143,66 @@ def test_the_script_prints_the_figures(label_studio_pg: Any) -> None:
     assert re.fullmatch(rf"\| {db} \| 2 × 2 × 2 \| 8 / 0 \| .* \| \d+ \(\d+\) \| .* \| 0 \| 0 \| "
                         r"4, 32, 24 \(4, 32, 24\) \|", line), line
     assert label_studio_pg.api_key not in done.stdout + done.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie nobody reaped is gone too
+
+
+def _processes_under(folder: Path) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, timeout=30, check=True).stdout
+    return [line for line in ps.splitlines() if str(folder) in line]
+
+
+@pytest.mark.labelstudio
+@pytest.mark.parametrize(("db", "stop_signal"), [pytest.param("postgres", signal.SIGTERM, marks=pytest.mark.postgres),
+                                                 ("sqlite", signal.SIGINT)])
+def test_a_stopped_load_test_stops_the_servers_it_started(db: str, stop_signal: signal.Signals) -> None:
+    """SIGTERM (or SIGINT) while the script's Label Studio starts: it and its PostgreSQL are stopped, nothing left."""
+    with state_folder("claimset-loadtest-") as tmp:  # the script's state folders go here (postgres can reach it)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_"))}
+        run = subprocess.Popen([str(ROOT / "scripts" / "loadtest"), "--db", db, "--annotators", "1", "--tasks", "1",
+                                "--versions", "1"], env={**env, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        try:
+            pid_file = None
+            for _ in range(600):  # Label Studio launched (after its PostgreSQL), not answering yet
+                pid_file = next(iter(tmp.glob("claimset-ls-*/label-studio.pid")), None)
+                if pid_file is not None and pid_file.read_text().strip():
+                    break
+                assert run.poll() is None, run.communicate()
+                time.sleep(0.1)
+            assert pid_file is not None
+            server = int(pid_file.read_text())
+            postmaster = pid_file.parent / "postgres" / "data" / "postmaster.pid"
+            assert _alive(server) and (db == "sqlite" or _alive(int(postmaster.read_text().split()[0])))
+            time.sleep(1)
+            run.send_signal(stop_signal)
+            out, err = run.communicate(timeout=180)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        assert run.returncode == 128 + stop_signal, out + err
+        assert err.splitlines()[-1] == (f"loadtest: stopped by {stop_signal.name}; the servers it started are "
+                                        "stopped"), err
+        assert not _alive(server)
+        assert _processes_under(tmp) == []  # no Label Studio, no PostgreSQL
+        assert list(tmp.iterdir()) == []  # their state folders removed
+
+
+@pytest.mark.parametrize("url", ["http://example.invalid:8080", "https://localhost@example.invalid/",
+                                 "http://127.0.0.1.example.invalid", "ftp://127.0.0.1/", "http://10.0.0.1:8080"])
+def test_the_script_sends_the_key_to_this_machine_only(url: str) -> None:
+    key = "k" * 40
+    env = {**os.environ, "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": key}
+    done = subprocess.run([str(ROOT / "scripts" / "loadtest"), "--db", "sqlite"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert re.fullmatch(r"loadtest: LABEL_STUDIO_URL must be http\(s\) to a server on this machine \(127\.0\.0\.1, "
+                        r"localhost or \[::1\]\), not \S+: the load test sends the API key there\n", done.stderr), \
+        done.stderr
+    assert key not in done.stdout + done.stderr

@@ -109,3 +109,27 @@ def test_an_existing_postgresql_server(label_studio_pg: Any, pg_server: ScriptSe
     assert pg_sql(pg_server, "SELECT count(*) FROM project", database=database) == [str(len(titles))]
     pg_sql(pg_server, f"DROP DATABASE {database} WITH (FORCE)", database="postgres")
 
+
+
+def test_restore_refuses_a_dump_of_another_database(pg_server: ScriptServer, tmp_path: Path) -> None:
+    """A sound pg_dump file of a database that is not Label Studio's: refused before a cluster is made."""
+    database = f"other_{uuid.uuid4().hex[:8]}"
+    pg_sql(pg_server, f"CREATE DATABASE {database}", database="postgres")
+    try:
+        pg_sql(pg_server, "CREATE TABLE task (id int PRIMARY KEY, note text); INSERT INTO task VALUES (1, 'x')",
+               database=database)
+        pg_dir = pg_server.state / "postgres"
+        port = (pg_dir / "data" / "postmaster.pid").read_text().splitlines()[3]
+        command = ["pg_dump", "--format=custom", "-h", str(pg_dir), "-p", port, "-d", database]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        dump = tmp_path / "other.dump"
+        dump.write_bytes(subprocess.run(command, capture_output=True, timeout=60, cwd=pg_dir, check=True).stdout)
+    finally:
+        pg_sql(pg_server, f"DROP DATABASE {database} WITH (FORCE)", database="postgres")
+    with state_folder() as state:
+        done = pg_server.elsewhere(state).run("restore", str(dump))
+        assert done.returncode == 1
+        assert done.stderr == (f"label-studio: {dump} is not a dump of a Label Studio database: it has no table "
+                               "django_migrations htx_user organization project task_completion\n")
+        assert list(state.iterdir()) == []  # no cluster made, nothing started

@@ -1,18 +1,26 @@
 """scripts/label-studio without a server: the port check (TIME_WAIT does not block a restart); backup and restore's
-refusals, and a SQLite backup and restore."""
+refusals, and a SQLite backup and restore; arguments and settings checked first; the lock; `status` and a second
+`start` against a stand-in server (a process that answers /health as Label Studio does)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-from contextlib import closing
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from lsserver import free_port, state_folder
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "label-studio"
 
@@ -68,10 +76,23 @@ def script(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
     return subprocess.run([str(SCRIPT), *args], env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 
-def sqlite_file(path: Path, rows: int) -> Path:
+LS_TABLES = ("django_migrations", "htx_user", "organization", "project", "task", "task_completion")  # in 1.23.2
+LS_APPS = ("users", "organizations", "projects", "tasks")
+
+
+def sqlite_file(path: Path, rows: int, tables: Sequence[str] = LS_TABLES, apps: Sequence[str] = LS_APPS) -> Path:
+    """A SQLite database shaped like Label Studio's (its tables, Django's record of its apps' migrations), with
+    ``rows`` tasks; ``tables`` and ``apps`` make one that is not."""
     with closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE task (id INTEGER PRIMARY KEY, data TEXT)")
         db.executemany("INSERT INTO task (data) VALUES (?)", [(f"task {i} 🚀",) for i in range(rows)])
+        db.execute("CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT, applied TEXT)")
+        db.executemany("INSERT INTO django_migrations (app, name, applied) VALUES (?, '0001_initial', '2026-01-01')",
+                       [(app,) for app in apps])
+        for table in set(tables) - {"task", "django_migrations"}:
+            db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
+        for table in {"task", "django_migrations"} - set(tables):
+            db.execute(f"DROP TABLE {table}")
     return path
 
 
@@ -196,3 +217,313 @@ def test_postgresql_that_cannot_start_fails_the_tests_under_ci(tmp_path: Path) -
     assert done.returncode == 1
     assert re.match(r"\d+ deselected, 1 error in ", done.stdout.splitlines()[-1]), done.stdout[-2000:]
     assert "cannot start Label Studio with scripts/label-studio" in done.stdout and "holds no pg_ctl" in done.stdout
+
+
+# --- what restore takes: a Label Studio database, checked before anything is made -----------------------
+
+
+def _corrupt(path: Path) -> Path:
+    sqlite_file(path, 200)
+    data = bytearray(path.read_bytes())
+    data[4096:8192] = b"\xff" * 4096  # a page of the tables overwritten
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _empty(path: Path) -> Path:
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA user_version = 1")  # a valid SQLite file with no table
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_empty, r"it has no table django_migrations, htx_user, organization, project, task, task_completion"),
+        (lambda path: sqlite_file(path, 3, tables=("notes", "tags"), apps=()),
+         r"it has no table django_migrations, htx_user, organization, project, task, task_completion"),
+        (lambda path: sqlite_file(path, 3, tables=tuple(t for t in LS_TABLES if t != "task_completion")),
+         r"it has no table task_completion"),
+        (lambda path: sqlite_file(path, 3, apps=("blog", "users")),
+         r"its django_migrations record no migration of organizations, projects, tasks"),
+        (_corrupt, r"(it fails PRAGMA integrity_check: .*|database disk image is malformed)"),
+        (lambda path: path.write_bytes(b"SQLite format 3\0" + b"\x07" * 5000) and path, r"file is not a database"),
+    ],
+    ids=["empty", "another-app", "no-annotations-table", "other-django-apps", "corrupt", "garbage"],
+)
+def test_restore_takes_only_a_sound_label_studio_sqlite_database(tmp_path: Path, make: Any, message: str) -> None:
+    backup = make(tmp_path / "backup.sqlite3")
+    done = script(tmp_path, "restore", str(backup))
+    assert done.returncode == 1
+    # One line, no traceback, naming the file and why.
+    assert re.fullmatch(rf"label-studio: {re.escape(str(backup))} is not a sound Label Studio SQLite database: "
+                        rf"{message}\n", done.stderr), done.stderr
+    assert not (tmp_path / "state").exists()  # nothing made
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_restore"))
+    if not found:
+        pytest.skip("PostgreSQL is not installed")
+    return found[-1].parent
+
+
+@pytest.mark.parametrize("content", [b"PGDMP\1\16\0" + b"junk" * 100, b"PGDMP"])
+def test_restore_checks_a_pg_dump_before_starting_anything(tmp_path: Path, content: bytes) -> None:
+    _pg_bin()
+    backup = tmp_path / "backup.dump"
+    backup.write_bytes(content)
+    done = script(tmp_path, "restore", str(backup), LABEL_STUDIO_DB="postgres")
+    assert done.returncode == 1
+    assert re.fullmatch(rf"label-studio: {re.escape(str(backup))} is not a pg_dump archive pg_restore can read: "
+                        r"pg_restore: .*\n", done.stderr), done.stderr
+    assert not (tmp_path / "state").exists()  # no cluster made nor started
+
+
+# --- arguments and settings, checked before anything starts ------------------------------------------------
+
+
+ACCOUNT = {"LABEL_STUDIO_USERNAME": "lead@claimset.test", "LABEL_STUDIO_PASSWORD": "not-used-123",
+           "LABEL_STUDIO_USER_TOKEN": "0" * 40}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LABEL_STUDIO_START_TIMEOUT": "abc"}, "LABEL_STUDIO_START_TIMEOUT must be a whole number from 1 to 86400, "
+                                                "not 'abc'"),
+        ({"LABEL_STUDIO_START_TIMEOUT": "1.5"}, "LABEL_STUDIO_START_TIMEOUT must be .* not '1.5'"),
+        ({"LABEL_STUDIO_START_TIMEOUT": "0"}, "LABEL_STUDIO_START_TIMEOUT must be .* not '0'"),
+        ({"LABEL_STUDIO_START_TIMEOUT": "-5"}, "LABEL_STUDIO_START_TIMEOUT must be .* not '-5'"),
+        ({"LABEL_STUDIO_PORT": "99999"}, "LABEL_STUDIO_PORT must be a whole number from 1 to 65535, not '99999'"),
+        ({"LABEL_STUDIO_PORT": "0"}, "LABEL_STUDIO_PORT must be .* not '0'"),
+        ({"LABEL_STUDIO_PORT": "80a"}, "LABEL_STUDIO_PORT must be .* not '80a'"),
+        ({"LABEL_STUDIO_PORT": ""}, "LABEL_STUDIO_PORT must be .* not ''"),
+        ({"LABEL_STUDIO_PG_PORT": "65536", "LABEL_STUDIO_DB": "postgres"}, "LABEL_STUDIO_PG_PORT must be .*"),
+        ({"LABEL_STUDIO_PG_PORT": "x", "LABEL_STUDIO_DB": "postgres"}, "LABEL_STUDIO_PG_PORT must be .* not 'x'"),
+        ({"LABEL_STUDIO_DB": "postgres", "POSTGRE_HOST": "127.0.0.1", "POSTGRE_PORT": "5432x"},
+         "POSTGRE_PORT must be .* not '5432x'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["start", "status", "backup", "restore"])
+def test_numbers_are_checked_before_anything_starts(tmp_path: Path, command: str, env: dict[str, str],
+                                                    message: str) -> None:
+    backup = sqlite_file(tmp_path / "backup", 1)
+    args = [str(backup)] if command in ("backup", "restore") else []
+    if env == {"LABEL_STUDIO_PORT": ""}:  # empty is unset for the script (the default): as good as 8080
+        env = {"LABEL_STUDIO_PORT": " "}
+        message = "LABEL_STUDIO_PORT must be .* not ' '"
+    done = script(tmp_path, command, *args, **ACCOUNT, **env)
+    assert done.returncode == 1
+    assert re.fullmatch(rf"label-studio: {message}\n", done.stderr), done.stderr
+    assert not (tmp_path / "state").exists()  # nothing launched, nothing written
+
+
+def _help(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("usage: scripts/label-studio install|start|stop|status|backup FILE|restore FILE")
+    for command in ("install", "start", "stop", "status", "backup FILE", "restore FILE"):
+        assert re.search(rf"^  {command}  ", done.stdout, re.MULTILINE), command
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["start", "--help"], ["restore", "-h"]])
+def test_help_prints_the_usage_and_exits_0(tmp_path: Path, args: list[str]) -> None:
+    _help(script(tmp_path, *args, **ACCOUNT))
+    assert not (tmp_path / "state").exists()  # `start --help` starts nothing
+
+
+def test_the_usage_names_every_setting_the_script_reads(tmp_path: Path) -> None:
+    text = script(tmp_path, "--help").stdout
+    read = set(re.findall(r"\$\{((?:LABEL_STUDIO|POSTGRE)_[A-Z_]+)", SCRIPT.read_text()))
+    assert read >= {"LABEL_STUDIO_PORT", "LABEL_STUDIO_DATA_DIR", "LABEL_STUDIO_DB", "LABEL_STUDIO_PG_PORT"}
+    assert [name for name in sorted(read) if name not in text] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["status", "now"], "status takes no arguments (got: now)"),
+        (["stop", "-f"], "stop takes no arguments (got: -f)"),
+        (["start", "8081"], "start takes no arguments (got: 8081)"),
+        (["backup"], "backup takes one argument, FILE"),
+        (["backup", "a", "b"], "backup takes one argument, FILE"),
+        (["restore", ""], "restore takes one argument, FILE"),
+        ([], "no command given"),
+        (["restart"], "unknown command 'restart'"),
+    ],
+)
+def test_wrong_arguments_exit_2_with_the_usage(tmp_path: Path, args: list[str], message: str) -> None:
+    done = script(tmp_path, *args, **ACCOUNT)
+    assert done.returncode == 2 and done.stdout == ""
+    first, usage = done.stderr.splitlines()
+    assert first == f"label-studio: {message}"
+    assert usage.startswith("usage: scripts/label-studio install|start|stop|status|backup FILE|restore FILE")
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_relative_data_dir_is_the_callers(tmp_path: Path) -> None:
+    backup = sqlite_file(tmp_path / "backup", 2)
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_"))}
+    done = subprocess.run([str(SCRIPT), "restore", str(backup)], cwd=caller, capture_output=True, text=True,
+                          env={**env, "LABEL_STUDIO_DATA_DIR": "./ls/../ls/data"}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(caller / "ls" / "data" / "label_studio.sqlite3") == sqlite_rows(backup)
+    assert done.stdout == f"restored {backup} into the sqlite database of {caller / 'ls'}; scripts/label-studio " \
+                          "start serves it\n"
+    assert not (SCRIPT.parents[1] / "ls").exists()  # not the repository's
+
+
+# --- one start, stop, backup or restore at a time ----------------------------------------------------------
+
+
+@contextmanager
+def _locked(state: Path) -> Iterator[None]:
+    """This data dir's lock, held as a running start, stop, backup or restore holds it."""
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "label-studio.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+
+
+@pytest.mark.parametrize("command", ["start", "stop", "backup", "restore"])
+def test_a_second_command_on_a_busy_data_dir_fails_at_once(tmp_path: Path, command: str) -> None:
+    backup = sqlite_file(tmp_path / "backup", 1)
+    if command == "backup":
+        sqlite_file((tmp_path / "state" / "data").mkdir(parents=True) or tmp_path / "state" / "data" /
+                    "label_studio.sqlite3", 1)
+    args = [str(tmp_path / "new-backup" if command == "backup" else backup)] if command in ("backup", "restore") else []
+    with _locked(tmp_path / "state"):
+        done = script(tmp_path, command, *args, **ACCOUNT)
+        assert done.returncode == 1
+        assert re.fullmatch(r"label-studio: busy: another start, stop, backup or restore of .*/state/data is under "
+                            r"way; try again when it is done\n", done.stderr), done.stderr
+        assert not (tmp_path / "new-backup").exists()
+        assert command == "backup" or not (tmp_path / "state" / "data").exists()
+        assert script(tmp_path, "status").returncode == 3  # status only reads: never busy
+    done = script(tmp_path, command, *args, **ACCOUNT) if command in ("backup", "restore", "stop") else None
+    assert done is None or done.returncode == 0, done.stderr  # the lock released, it goes through
+
+
+def test_two_restores_at_once_one_wins(tmp_path: Path) -> None:
+    backup = sqlite_file(tmp_path / "backup", 200_000)  # big enough for the copies to overlap
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_"))}
+    base["LABEL_STUDIO_DATA_DIR"] = str(tmp_path / "state" / "data")
+    runs = [subprocess.Popen([str(SCRIPT), "restore", str(backup)], env=base, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = sorted((run.wait(timeout=120), run.communicate()[1]) for run in runs)
+    assert [code for code, _ in results] == [0, 1], results
+    assert "busy: " in results[1][1] or "exists: restore into a fresh" in results[1][1]
+    assert sqlite_rows(tmp_path / "state" / "data" / "label_studio.sqlite3") == sqlite_rows(backup)
+
+
+# --- status and a second start, against a stand-in server ----------------------------------------------------
+
+STAND_IN = """
+import http.server, sys
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(b'{"status": "UP"}')
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""
+
+
+@contextmanager
+def stand_in_server(state: Path, port: int, record: dict[str, str] | None) -> Iterator[subprocess.Popen[bytes]]:
+    """A process that answers /health on ``port`` with a command line like the server's (the script tells its own
+    Label Studio by that), its pid file, and (``record``) the port and database a `start` records beside it."""
+    data = state / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port), "label-studio", "start", "--data-dir",
+                               str(data)])
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        (state / "label-studio.pid").write_text(f"{server.pid}\n")
+        if record is not None:
+            (state / "label-studio.state").write_text("".join(f"{k}={v}\n" for k, v in record.items()))
+        yield server
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _sqlite_record(state: Path, port: int) -> dict[str, str]:
+    return {"port": str(port), "db": f"SQLite ({state / 'data' / 'label_studio.sqlite3'})", "kind": "sqlite",
+            "db_host": "", "db_port": ""}
+
+
+def test_status_checks_the_database_too(tmp_path: Path) -> None:
+    port, pg_port = free_port(), free_port()
+    with state_folder() as state:
+        record = {"port": str(port), "db": f"PostgreSQL at 127.0.0.1:{pg_port} ({state / 'postgres' / 'data'})",
+                  "kind": "postgres-local", "db_host": "127.0.0.1", "db_port": str(pg_port)}
+        env = {"LABEL_STUDIO_DATA_DIR": str(state / "data")}
+        with stand_in_server(state, port, record) as server:
+            # Label Studio answers, its PostgreSQL is not there (killed, or its folder gone): not "running".
+            _pg_bin()
+            (state / "postgres" / "data").mkdir(parents=True)
+            done = script(tmp_path, "status", **env)
+            assert done.returncode == 1, done.stdout
+            assert done.stdout == (f"degraded: Label Studio (pid {server.pid}) at http://127.0.0.1:{port}: its "
+                                   f"PostgreSQL at 127.0.0.1:{pg_port} ({state / 'postgres' / 'data'}) is down\n")
+            # On SQLite: up while its database file is there.
+            (state / "label-studio.state").write_text("".join(f"{k}={v}\n" for k, v in
+                                                              _sqlite_record(state, port).items()))
+            assert script(tmp_path, "status", **env).returncode == 1
+            sqlite_file(state / "data" / "label_studio.sqlite3", 1)
+            done = script(tmp_path, "status", **env)
+            assert (done.returncode, done.stdout) == (0, f"running (pid {server.pid}) at http://127.0.0.1:{port} on "
+                                                         f"SQLite ({state / 'data' / 'label_studio.sqlite3'})\n")
+        # Label Studio gone, its database there.
+        done = script(tmp_path, "status", **env)
+        assert (done.returncode, done.stdout) == (3, "stopped\n")
+
+
+def test_status_names_a_server_that_does_not_answer(tmp_path: Path) -> None:
+    port = free_port()
+    with stand_in_server(tmp_path / "state", port, _sqlite_record(tmp_path / "state", port)) as server:
+        sqlite_file(tmp_path / "state" / "data" / "label_studio.sqlite3", 1)
+        server.send_signal(signal.SIGSTOP)  # alive, but answers nothing
+        try:
+            done = script(tmp_path, "status")
+        finally:
+            server.send_signal(signal.SIGCONT)
+    assert done.returncode == 1
+    assert done.stdout == (f"degraded: Label Studio (pid {server.pid}) at http://127.0.0.1:{port}: Label Studio does "
+                           f"not answer http://127.0.0.1:{port}/health\n")
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["recorded", "not-recorded"])
+def test_a_second_start_refuses_another_port_or_database(tmp_path: Path, record: bool) -> None:
+    state, port = tmp_path / "state", free_port()
+    with stand_in_server(state, port, _sqlite_record(state, port) if record else None) as server:
+        sqlite_file(state / "data" / "label_studio.sqlite3", 1)
+        for other in ({"LABEL_STUDIO_PORT": str(free_port(port))}, {"LABEL_STUDIO_DB": "postgres"}):
+            done = script(tmp_path, "start", **ACCOUNT, **{"LABEL_STUDIO_PORT": str(port), **other})
+            assert done.returncode == 1, done.stdout
+            how = f"stop it first: LABEL_STUDIO_DATA_DIR={state / 'data'} scripts/label-studio stop"
+            if record:
+                assert re.fullmatch(rf"label-studio: Label Studio of {state / 'data'} is already running \(pid "
+                                    rf"{server.pid}\) on port {port} with SQLite \(.*\), not port \d+ with .*; "
+                                    rf"{re.escape(how)}\n", done.stderr), done.stderr
+            else:
+                assert done.stderr == (f"label-studio: Label Studio of {state / 'data'} is already running (pid "
+                                       f"{server.pid}), on a port and database not recorded; {how}\n")
+        same = script(tmp_path, "start", **ACCOUNT, LABEL_STUDIO_PORT=str(port))
+        if record:  # the same port and database: fine, says so
+            assert same.returncode == 0, same.stderr
+            assert same.stdout == (f"Label Studio is already running (pid {server.pid}) at http://127.0.0.1:{port} on "
+                                   f"SQLite ({state / 'data' / 'label_studio.sqlite3'})\n")
+        else:
+            assert same.returncode == 1
+        assert server.poll() is None
