@@ -355,3 +355,22 @@ def test_import_recovers_the_intended_spans(tmp_path: Path, case: tuple[str, lis
     got = [(s["text"], s["start"], s["end"]) for s in read_table(tmp_path / "out", "spans").to_pylist()]
     for (text_got, start_got, end_got), (start, end) in zip(got, spans, strict=True):
         assert text_got == text[start:end] == text[start_got:end_got]
+
+
+def test_times_with_an_offset_are_stored_as_the_same_instant_in_utc(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pandera  # noqa: F401  # once pandera is imported, pyarrow 26 drops an aware datetime's offset itself
+
+    result = claim_with_speaker(TEXT, "of meddling", "Lavrov")
+    offset = annotation(7, result, updated="2026-11-02T01:00:00+02:00")
+    offset["created_at"] = "2026-11-01T10:00:00-05:00"
+    later_in_utc = annotation(8, result, updated="2026-11-01T23:30:00Z")
+    out_of_range = annotation(9, result, updated="0001-01-01T00:00:00+14:00")
+    _, tables = run_import(tmp_path, [task(1, TEXT, [offset, later_in_utc, out_of_range])])
+    utc = dt.UTC
+    times = {a["annotation_id"]: (a["created_at"], a["updated_at"]) for a in tables["annotations"]}
+    assert times[7] == (dt.datetime(2026, 11, 1, 15, 0, tzinfo=utc), dt.datetime(2026, 11, 1, 23, 0, tzinfo=utc))
+    assert times[8][1] == dt.datetime(2026, 11, 1, 23, 30, tzinfo=utc) and 9 not in times
+    assert {(r["annotation_id"], r["reason"]) for r in tables["rejects"]} == {(9, "malformed_annotation")}
+    assert "not an ISO 8601 time of the years 1 to 9999" in tables["rejects"][0]["message"]

@@ -247,3 +247,23 @@ def test_build_takes_both_locks_before_changing_either_folder(tmp_path: Path) ->
         os.close(fd)
     assert {p.name: p.read_bytes() for p in (tmp_path / "annotators").iterdir()} == before
     build(tmp_path / "raw", tmp_path / "gold", root / "seeds", scheme, annotators_dir=tmp_path / "annotators")
+
+
+def test_a_read_only_dataset_folder_is_refused_in_one_line(good: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user without write access to the folder (root has it anyway, so the check is made to say no)."""
+    before = snapshot(good)
+    monkeypatch.setattr(transaction, "_can_write", lambda folder: folder != good.resolve())
+    result = runner.invoke(app, ["import", str(tmp_path / "good.json"), "--out", str(good)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().endswith("the folder is read-only; make it writable (chmod u+w) to replace it")
+    assert snapshot(good) == before
+
+
+def test_a_read_only_mode_is_kept_and_applied_only_when_the_folder_is_complete(good: Path, tmp_path: Path) -> None:
+    good.chmod(0o555)  # root may still write: the new generation gets the mode once it is written
+    try:
+        import_exports([tmp_path / "good.json"], good)
+        assert good.stat().st_mode & 0o777 == 0o555 and (good / "spans.parquet").is_file()
+    finally:
+        good.chmod(0o755)

@@ -220,11 +220,44 @@ def test_work_directories_left_by_killed_runs_are_removed_and_live_ones_kept(bas
     young, old = tmp_path / ".data.buckets-young", tmp_path / ".data.buckets-old"
     young.mkdir()
     old.mkdir()
+    (old / ".lock.new").touch()
     past = time.time() - partition.STALE_UNLOCKED_S - 60
     os.utime(old, (past, past))
+    # not claimset's: a folder of that name with an unlocked .lock and a file claimset never writes
+    mine = tmp_path / ".data.buckets-mine"
+    mine.mkdir()
+    (mine / ".lock").touch()
+    (mine / "notes.txt").write_text("keep me", encoding="utf-8")
     try:
         assert validate.validate_dataset(data).valid
         left = sorted(p.name for p in tmp_path.iterdir() if ".buckets-" in p.name)
-        assert left == [live.name, young.name]  # the killed run's and the old unlocked one are gone
+        assert left == [live.name, mine.name, young.name]  # the killed run's and the old unlocked one are gone
+        assert (mine / "notes.txt").read_text(encoding="utf-8") == "keep me"
     finally:
         os.close(held)
+
+
+def test_work_directories_in_the_temporary_folder_are_cleaned_too(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """When beside the dataset cannot be written, the work directory and the clean-up move to TMPDIR."""
+    import tempfile
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    abandoned = temporary / "claimset-buckets-killed"
+    abandoned.mkdir()
+    (abandoned / ".lock").touch()
+    (abandoned / "spans-000.arrow").touch()
+    real_mkdtemp = tempfile.mkdtemp
+
+    def read_only_beside(prefix: str, dir: str) -> str:
+        if not str(dir).startswith(str(temporary)):
+            raise PermissionError(13, "Permission denied", dir)
+        return real_mkdtemp(prefix=prefix, dir=dir)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only_beside)
+    with partition.work_directory(tmp_path / "data") as work:
+        assert work.parent == temporary and (work / ".lock").is_file() and not (work / ".lock.new").exists()
+        assert not abandoned.exists()
+    assert list(temporary.iterdir()) == []

@@ -44,13 +44,19 @@ __all__ = ["ImportResult", "ImportSummary", "ItemCounts", "import_dataset", "imp
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
+    """An ISO 8601 time as the same instant in UTC (a time without an offset is taken as UTC); None for
+    anything else, including an instant outside the years 1 to 9999 in UTC (``0001-01-01T00:00+14:00``).
+
+    The instant is converted here, not by Arrow: once pandera is imported, pyarrow 26 stores an aware
+    datetime's wall-clock time as UTC, dropping its offset.
+    """
     if not isinstance(value, str):
         return None
     try:
         parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
+        return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _parse_date(value: Any) -> dt.date | None:
@@ -149,7 +155,7 @@ def _annotation_problem(annotation: Any) -> str | None:
     for key in ("created_at", "updated_at"):  # updated_at decides between versions: never guessed
         time = annotation.get(key)
         if time is not None and _parse_time(time) is None:
-            return f"annotation {annotation_id}: '{key}' is {_show(time)}, not an ISO 8601 time"
+            return f"annotation {annotation_id}: '{key}' is {_show(time)}, not an ISO 8601 time of the years 1 to 9999"
     return None
 
 

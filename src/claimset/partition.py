@@ -24,6 +24,7 @@ import bisect
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -44,54 +45,69 @@ MAX_BUCKETS = 256  # files open at once per spool
 
 
 STALE_UNLOCKED_S = 600  # a work directory without a lock file this old was left by a killed run
+_WORK_FILE = re.compile(r"[a-z_]+-[0-9]{3,}\.arrow|\.lock|\.lock\.new")  # all a work directory may hold
+_TEMPORARY_PREFIX = "claimset-buckets-"  # in the system's temporary folder, when beside the dataset is read-only
 
 
 @contextmanager
 def work_directory(beside: Path) -> Iterator[Path]:
-    """A private directory next to ``beside`` (or in the system's temporary directory), removed afterwards.
+    """A private directory next to ``beside`` (or in the system's temporary folder), removed afterwards.
 
     Next to the dataset, so that the bucket files (about as large as the spans and relations tables)
     land on the dataset's file system. The directory holds an exclusive ``flock`` on its ``.lock``
-    for as long as it is in use, so the work directories that killed runs left beside it (any
-    ``.*.buckets-*`` whose lock no process holds) are removed before a new one is made.
+    for as long as it is in use (taken before the lock file has its name, so no other run can see it
+    unlocked); the work directories that killed runs left (``.*.buckets-*`` beside it, or
+    ``claimset-buckets-*`` in the temporary folder) are removed first, when their lock is free and they
+    hold nothing but claimset's own files.
     """
-    _remove_abandoned(beside.parent)
     try:
+        _remove_abandoned(beside.parent, ".*.buckets-*")
         path = Path(tempfile.mkdtemp(prefix=f".{beside.name}.buckets-", dir=beside.parent))
     except OSError:  # a read-only parent
-        path = Path(tempfile.mkdtemp(prefix="claimset-buckets-"))
-    lock = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        temporary = Path(tempfile.gettempdir())
+        _remove_abandoned(temporary, f"{_TEMPORARY_PREFIX}*")
+        path = Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX, dir=temporary))
+    lock = os.open(path / ".lock.new", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        os.rename(path / ".lock.new", path / ".lock")
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
         os.close(lock)
 
 
-def _remove_abandoned(folder: Path) -> None:
-    """Remove the work directories in ``folder`` whose run is gone (their lock is free)."""
+def _remove_abandoned(folder: Path, pattern: str) -> None:
+    """Remove the work directories in ``folder`` named by ``pattern`` whose run is gone (their lock is free)."""
     try:
-        candidates = [entry for entry in folder.glob(".*.buckets-*") if entry.is_dir() and not entry.is_symlink()]
+        candidates = [entry for entry in folder.glob(pattern) if entry.is_dir() and not entry.is_symlink()]
     except OSError:
         return
     for candidate in candidates:
         try:
-            lock = os.open(candidate / ".lock", os.O_RDWR)
-        except FileNotFoundError:  # killed before its lock was made, or being made right now
+            lock = os.open(candidate / ".lock", os.O_RDWR | os.O_NOFOLLOW)
+        except FileNotFoundError:  # killed before its lock had its name (or being made right now)
             with contextlib.suppress(OSError):
                 if time.time() - candidate.stat().st_mtime > STALE_UNLOCKED_S:
-                    shutil.rmtree(candidate, ignore_errors=True)
+                    _remove_work_files(candidate)
             continue
         except OSError:
             continue
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(candidate, ignore_errors=True)  # its run is gone: nobody holds the lock
+            _remove_work_files(candidate)  # its run is gone: nobody holds the lock
         except BlockingIOError:
             pass  # in use by a live run
         finally:
             os.close(lock)
+
+
+def _remove_work_files(directory: Path) -> None:
+    """Remove ``directory`` if it holds only regular files a work directory holds; else leave it alone."""
+    with contextlib.suppress(OSError):
+        entries = list(os.scandir(directory))
+        if all(_WORK_FILE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) for entry in entries):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass

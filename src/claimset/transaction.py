@@ -63,10 +63,10 @@ def replace_folder(target: Path, generated: Collection[str] = ()) -> Iterator[St
         _recover(target)
         staging = Staging(Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent)))
         try:
-            _take_mode(staging.path, target)
             yield staging
             if not staging.discarded:
                 _carry_over(target, staging.path, generated)
+                _take_mode(staging.path, target)  # last: a read-only mode would stop the writing
                 _swap(staging.path, target)
         finally:
             shutil.rmtree(staging.path, ignore_errors=True)
@@ -86,7 +86,13 @@ def _writable_target(target: Path) -> Path:
         raise ClaimsetError(f"{target}: is the root folder; give a folder for the dataset")
     if real.is_dir() and not is_dataset_folder(real) and any(real.iterdir()):
         raise ClaimsetError(f"{target}: holds files but no claimset dataset; give a new, empty or dataset folder")
+    if real.is_dir() and not _can_write(real):
+        raise ClaimsetError(f"{target}: the folder is read-only; make it writable (chmod u+w) to replace it")
     return real
+
+
+def _can_write(folder: Path) -> bool:
+    return os.access(folder, os.W_OK)
 
 
 def _take_mode(staging: Path, target: Path) -> None:
