@@ -162,3 +162,21 @@ def test_user_text_in_reports_is_printed_as_text(tmp_path: Path, output_format: 
     assert "the West [/sic]" in result.stdout and "[bold]India[/bold] zz" in result.stdout
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
     assert "\\x1b]0;pwned\\x07\\x1b[2J zz\\u202e" in result.stdout
+
+
+def test_import_names_replaced_and_skipped_versions_and_shortens_long_lists(tmp_path: Path) -> None:
+    text = "Sergei Lavrov accused the West of meddling."
+    result = claim_with_speaker(text, "the West of meddling", "Lavrov")
+    newer = [annotation(aid, result, updated="2026-11-26T00:00:00Z") for aid in range(1, 26)]
+    older = [annotation(aid, result, updated="2026-11-25T00:00:00Z") for aid in range(1, 26)]
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps([task(1, text, older[:3])]), encoding="utf-8")
+    second.write_text(json.dumps([task(1, text, newer), task(1, text, older[3:])]), encoding="utf-8")
+    done = runner.invoke(app, ["import", str(first), str(second), "--out", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert "annotations whose version read replaced an older one: 1, 2, 3\n" in done.stdout
+    assert ("annotations whose version read was the same as or older than the one kept: "
+            + ", ".join(map(str, range(4, 24))) + " and 2 more (--format json lists them all)") in done.stdout
+    as_json = runner.invoke(app, ["import", str(first), str(second), "--out", str(tmp_path / "out"), "--format",
+                                  "json"])
+    assert json.loads(as_json.stdout)["import"]["duplicate_annotations"] == list(range(4, 26))

@@ -374,3 +374,22 @@ def test_times_with_an_offset_are_stored_as_the_same_instant_in_utc(tmp_path: Pa
     assert times[8][1] == dt.datetime(2026, 11, 1, 23, 30, tzinfo=utc) and 9 not in times
     assert {(r["annotation_id"], r["reason"]) for r in tables["rejects"]} == {(9, "malformed_annotation")}
     assert "not an ISO 8601 time of the years 1 to 9999" in tables["rejects"][0]["message"]
+
+
+def test_versions_with_the_same_time_and_crc32_are_told_apart_by_content(tmp_path: Path) -> None:
+    """'4PmrLvHv7I' and '6hASW0j7Lp' have the same CRC-32: the kept version must not depend on file order."""
+    import zlib
+
+    assert zlib.crc32(b"4PmrLvHv7I") == zlib.crc32(b"6hASW0j7Lp")
+    versions = []
+    for suffix in ("4PmrLvHv7I", "6hASW0j7Lp"):
+        result = claim_with_speaker(TEXT, "of meddling", "Lavrov")
+        result[3]["value"]["text"] = [f"Sergei Lavrov {suffix}"]  # the speaker's entity text area
+        versions.append(annotation(7, result))
+    kept = []
+    for order in (versions, versions[::-1]):
+        (tmp_path / str(len(kept))).mkdir()
+        summary, tables = run_import(tmp_path / str(len(kept)), [task(1, TEXT, order)])
+        assert summary.duplicate_annotations == [7] or summary.replaced_annotations == [7]
+        kept.append(sorted(str(s["entity"]) for s in tables["spans"]))
+    assert kept[0] == kept[1]

@@ -36,7 +36,8 @@ def test_the_index_finds_every_key_it_was_given_across_merges(monkeypatch: pytes
 
 def occurrence(rng: random.Random) -> Occurrence:
     return Occurrence(
-        version=(rng.choice([versions.NO_TIME, 0, 2**62, -(2**60)]), rng.randrange(2**32)),
+        version=(rng.choice([versions.NO_TIME, 0, 2**62, -(2**60)]),
+                 rng.choice([0, 2**128 - 1, 2**63, rng.randrange(2**128)])),
         task_id=rng.choice([None, -(2**63), 2**63 - 1, 0, 17]), cancelled=rng.random() < 0.5,
         rows={name: (rng.randrange(2**40), rng.randrange(2**40)) for name in versions.TABLES},
         counts={kind: (rng.randrange(1000), rng.randrange(1000)) for kind in versions.ITEM_KINDS},
@@ -66,7 +67,7 @@ def test_version_keys_order_as_the_times_do(earlier: str | None, later: str) -> 
     def parsed(text: str | None) -> dt.datetime | None:
         return None if text is None else dt.datetime.fromisoformat(text)
 
-    assert version_key(parsed(earlier), 2**32 - 1) < version_key(parsed(later), 0)
+    assert version_key(parsed(earlier), 2**128 - 1) < version_key(parsed(later), 0)
     assert version_key(parsed(later), 1) < version_key(parsed(later), 2)
 
 

@@ -576,10 +576,17 @@ def print_import_summary(summary: dict[str, Any]) -> None:
         out.print(f"re-anchored after a text change: {summary['reanchored']}", markup=False)
     if summary["rejects_by_reason"]:
         out.print("rejects: " + ", ".join(f"{k} {v}" for k, v in summary["rejects_by_reason"].items()), markup=False)
-    for key, label in (("duplicate_annotations", "same version seen again"), ("replaced_annotations", "replaced")):
+    for key, label in (("duplicate_annotations", "whose version read was the same as or older than the one kept"),
+                       ("replaced_annotations", "whose version read replaced an older one")):
         if summary[key]:
-            out.print(f"annotations {label}: {', '.join(map(str, summary[key]))}", markup=False)
+            out.print(f"annotations {label}: {_some(summary[key])}", markup=False)
     out.print("counts reconcile" if summary["reconciles"] else "COUNTS DO NOT RECONCILE", markup=False)
+
+
+def _some(ids: list[int], shown: int = 20) -> str:
+    """The first ``shown`` ids and how many more (``--format json`` lists them all)."""
+    more = f" and {len(ids) - shown:,} more (--format json lists them all)" if len(ids) > shown else ""
+    return ", ".join(map(str, ids[:shown])) + more
 
 
 def print_report(report: dict[str, Any], output_format: Format) -> None:

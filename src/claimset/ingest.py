@@ -15,7 +15,6 @@ import gc
 import hashlib
 import json
 import math
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -160,12 +159,16 @@ def _annotation_problem(annotation: Any) -> str | None:
 
 
 def _digest(annotation: dict[str, Any]) -> int:
-    """CRC-32 of the annotation as JSON with sorted keys: the same content gives the same number."""
+    """The annotation's content as a 128-bit number: the start of the SHA-256 of its JSON with sorted keys.
+
+    The same content gives the same number; different contents give different numbers (a CRC-32 was
+    used before, and two contents with the same CRC, easy to make, left the choice to file order).
+    """
     try:
         content = orjson.dumps(annotation, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # orjson refuses integers beyond 64 bits and lone surrogates
         content = json.dumps(annotation, sort_keys=True).encode("ascii")
-    return zlib.crc32(content)
+    return int.from_bytes(hashlib.sha256(content).digest()[:16])
 
 
 class _Importer:

@@ -41,8 +41,8 @@ class ImportSummary:
     repairs: Counter[str] = field(default_factory=Counter)
     reanchored: int = 0
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
-    duplicate_annotations: list[int] = field(default_factory=list)  # same version seen again, skipped
-    replaced_annotations: list[int] = field(default_factory=list)  # older version replaced by newer
+    duplicate_annotations: list[int] = field(default_factory=list)  # a version not newer than the kept one, skipped
+    replaced_annotations: list[int] = field(default_factory=list)  # a version that replaced an older kept one
 
     @property
     def reconciles(self) -> bool:

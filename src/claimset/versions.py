@@ -4,7 +4,7 @@ An import keeps, for every annotation id it has met, where the kept version's ro
 tables and how many items of each kind it wrote and rejected, so that a later version can replace
 it (:mod:`claimset.ingest`). That is one record per annotation, for the whole import: as Python
 objects (dicts of tuples, a ``Counter``, a datetime) it cost about 1.3 KB and made peak memory grow
-with the export. Here a record is 19 64-bit integers in one ``array`` (152 bytes), and the ids are
+with the export. Here a record is 21 64-bit integers in one ``array`` (168 bytes), and the ids are
 found through :class:`IntIndex` (16 bytes per id once merged).
 """
 
@@ -93,17 +93,22 @@ class Occurrence:
     reasons: Counter[str]
 
 
-_RECORD = 3 + 2 * len(TABLES) + 2 * len(ITEM_KINDS)
-_ROWS = 3
+_RECORD = 5 + 2 * len(TABLES) + 2 * len(ITEM_KINDS)
+_ROWS = 5
 _COUNTS = _ROWS + 2 * len(TABLES)
-_HAS_TASK = 1 << 32  # flags above the 32-bit digest
-_CANCELLED = 1 << 33
+_HAS_TASK = 1
+_CANCELLED = 2
+_HALF = 1 << 64  # the 128-bit digest is kept as two 64-bit halves
+
+
+def _signed(half: int) -> int:
+    return half - _HALF if half >= 1 << 63 else half
 
 
 class Occurrences:
     """The kept version of every annotation id met so far: ``find`` a slot, ``read`` it, ``store`` one.
 
-    A record: the time, the digest with two flags (task id present, cancelled), the task id, the
+    A record: the time, two flags (task id present, cancelled), the task id, the 128-bit digest, the
     four tables' row ranges and the four item kinds' (written, rejected) counts. Reject reasons are
     kept only for the annotations that have rejects.
     """
@@ -121,7 +126,8 @@ class Occurrences:
         flags = record[1]
         rows, counts = record[_ROWS:_COUNTS], record[_COUNTS:]
         return Occurrence(
-            version=(record[0], flags & 0xFFFFFFFF), task_id=record[2] if flags & _HAS_TASK else None,
+            version=(record[0], (record[3] % _HALF) << 64 | record[4] % _HALF),
+            task_id=record[2] if flags & _HAS_TASK else None,
             cancelled=bool(flags & _CANCELLED),
             rows={name: (rows[2 * i], rows[2 * i + 1]) for i, name in enumerate(TABLES)},
             counts={kind: (counts[2 * i], counts[2 * i + 1]) for i, kind in enumerate(ITEM_KINDS)},
@@ -131,9 +137,8 @@ class Occurrences:
     def store(self, annotation_id: int, slot: int | None, occurrence: Occurrence) -> None:
         """Record ``occurrence`` as the kept version of ``annotation_id`` (in ``slot``, or a new one)."""
         time, digest = occurrence.version
-        flags = digest | (_HAS_TASK if occurrence.task_id is not None else 0) \
-            | (_CANCELLED if occurrence.cancelled else 0)
-        record = array("q", [time, flags, occurrence.task_id or 0])
+        flags = (_HAS_TASK if occurrence.task_id is not None else 0) | (_CANCELLED if occurrence.cancelled else 0)
+        record = array("q", [time, flags, occurrence.task_id or 0, _signed(digest >> 64), _signed(digest % _HALF)])
         record.extend(row for name in TABLES for row in occurrence.rows[name])
         record.extend(count for kind in ITEM_KINDS for count in occurrence.counts[kind])
         if slot is None:
