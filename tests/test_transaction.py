@@ -267,3 +267,32 @@ def test_a_read_only_mode_is_kept_and_applied_only_when_the_folder_is_complete(g
         assert good.stat().st_mode & 0o777 == 0o555 and (good / "spans.parquet").is_file()
     finally:
         good.chmod(0o755)
+
+
+def test_validation_of_a_folder_replaced_meanwhile_starts_again_on_one_generation(
+        good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer swaps in a new generation after validation read the record, before it opened the tables."""
+    from claimset import validate
+
+    other = write_export(tmp_path / "other.json", claim_with_speaker(TEXT, "said nothing", "The spokesperson"), aid=2)
+    real_open = validate._open_tables
+    opened: list[int] = []
+
+    def open_after_a_swap(directory: Path, report: validate.ValidationReport) -> dict[str, object]:
+        opened.append(1)
+        if len(opened) == 1:
+            import_exports([other], good)  # the concurrent writer
+        return real_open(directory, report)  # type: ignore[return-value]
+
+    monkeypatch.setattr(validate, "_open_tables", open_after_a_swap)
+    report = validate.validate_dataset(good)
+    assert len(opened) == 2 and report.valid, report.failures[:3]
+    assert validate.validate_dataset(good).rows == report.rows  # the rows of the generation now in place
+
+    def always_swapping(directory: Path, report: validate.ValidationReport) -> dict[str, object]:
+        import_exports([other], good)
+        return real_open(directory, report)  # type: ignore[return-value]
+
+    monkeypatch.setattr(validate, "_open_tables", always_swapping)
+    with pytest.raises(ClaimsetError, match="replaced while it was being validated, 3 times running"):
+        validate.validate_dataset(good)

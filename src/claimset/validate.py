@@ -34,9 +34,11 @@ import datetime as dt
 import hashlib
 import heapq
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -125,9 +127,59 @@ def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Sc
     the dataset records (``scheme_file``, if given, must match it; see :mod:`claimset.dataset`).
     ``fresh_claims``: the caller has just written ``claims.parquet`` from these very tables
     (:func:`claimset.dataset.write_claims`), so it is not derived again to be compared.
+
+    The report is of one generation of the folder: when a writer replaces the folder during the
+    validation, the tables read may mix two generations, so the validation starts again (at most
+    :data:`REPLACED_RETRIES` times).
     """
     if not directory.is_dir():
         raise ClaimsetError(f"{directory}: dataset directory not found")
+    for _ in range(REPLACED_RETRIES):
+        with _same_folder(directory) as unchanged:
+            try:
+                report = _validate_once(directory, seeds, scheme, scheme_file, fresh_claims)
+            except ClaimsetError:
+                if unchanged():
+                    raise
+                continue
+            if unchanged():
+                return report
+    raise ClaimsetError(f"{directory}: the dataset was replaced while it was being validated, {REPLACED_RETRIES} "
+                        "times running; validate it again once the writes are done")
+
+
+REPLACED_RETRIES = 3
+
+
+@contextmanager
+def _same_folder(directory: Path) -> Iterator[Callable[[], bool]]:
+    """Yield a test of whether ``directory`` still names the folder it named on entry.
+
+    Writers replace a dataset folder by swapping in a new one (:mod:`claimset.transaction`), and the
+    tables are read one after the other by path: a swap in between gives a mix of two generations.
+    The folder is held open meanwhile, so its inode cannot be reused by a later generation.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise ClaimsetError(f"{directory}: cannot open the dataset folder ({exc.strerror})") from exc
+    try:
+        held = os.fstat(fd)
+
+        def unchanged() -> bool:
+            try:
+                now = os.stat(directory)
+            except OSError:
+                return False
+            return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+        yield unchanged
+    finally:
+        os.close(fd)
+
+
+def _validate_once(directory: Path, seeds: Sequence[Document], scheme: Scheme | None, scheme_file: Path | None,
+                   fresh_claims: bool) -> ValidationReport:
     if scheme is None:
         scheme, _ = resolve_scheme(directory, scheme_file)
     report = ValidationReport(directory=str(directory))
