@@ -73,6 +73,8 @@ def test_a_port_someone_listens_on_is_in_use() -> None:
 def script(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_"))}
     base["LABEL_STUDIO_DATA_DIR"] = str(tmp_path / "state" / "data")
+    # Never the default ports (8080, 5433): a script that wrongly lets a `start` through starts nothing there.
+    base.update(LABEL_STUDIO_PORT=str(free_port()), LABEL_STUDIO_PG_PORT=str(free_port()))
     return subprocess.run([str(SCRIPT), *args], env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 
@@ -575,6 +577,7 @@ def test_any_path_to_the_data_dir_names_the_same_server(tmp_path: Path, started_
 
 def _run(tmp_path: Path, args: list[str], env: dict[str, str], cwd: Path | None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_"))}
+    base.update(LABEL_STUDIO_PORT=str(free_port()), LABEL_STUDIO_PG_PORT=str(free_port()))
     return subprocess.run([str(SCRIPT), *args], env={**base, **env}, cwd=cwd or tmp_path, capture_output=True,
                           text=True, timeout=60)
 
