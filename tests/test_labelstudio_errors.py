@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
-from typing import Any
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
 
 from claimset.cli import app
 from claimset.errors import ClaimsetError
-from claimset.labelstudio import Connection, api_errors, redact
+from claimset.labelstudio import Client, Connection, api_errors, redact
 
 pytest.importorskip("label_studio_sdk")
 
@@ -83,3 +87,78 @@ def test_a_password_in_the_url_is_not_shown(monkeypatch: pytest.MonkeyPatch, tmp
         1, f"Error: cannot reach Label Studio at http://127.0.0.1:{port}: connection refused\n")
     assert Connection("https://admin:hunter2@ls.example.org:8443/base", KEY).shown_url == \
         "https://ls.example.org:8443/base"
+
+
+# --- proxies: never for a server on this machine ---------------------------------------------------------------
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    """Answers every GET as Label Studio's whoami would, and records what it got (path, Authorization)."""
+
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
+
+    def do_GET(self) -> None:
+        _Answer.seen.append((self.server.name, self.path, self.headers.get("Authorization")))  # type: ignore[attr-defined]
+        body = json.dumps({"id": 1, "email": "lead@claimset.test", "username": "lead", "token": "x"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server_and_proxy() -> Iterator[tuple[str, str]]:
+    _Answer.seen = []
+    servers = []
+    for name in ("server", "proxy"):
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+        httpd.name = name  # type: ignore[attr-defined]
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+    try:
+        yield tuple(f"http://127.0.0.1:{s.server_address[1]}" for s in servers)  # type: ignore[misc]
+    finally:
+        for httpd in servers:
+            httpd.shutdown()
+            httpd.server_close()
+
+
+def _proxies(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_loopback_server_is_never_reached_through_a_proxy(monkeypatch: pytest.MonkeyPatch, host: str,
+                                                            server_and_proxy: tuple[str, str]) -> None:
+    server, proxy = server_and_proxy
+    _proxies(monkeypatch, proxy)
+    client = Client(Connection(server.replace("127.0.0.1", host), KEY))  # the SDK's whoami
+    client.request("GET", "api/invite", "reading")  # a raw call
+    assert [(name, path) for name, path, _ in _Answer.seen] == [("server", "/api/current-user/whoami"),
+                                                                ("server", "/api/invite")]
+    assert all(auth == f"Token {KEY}" for _, _, auth in _Answer.seen)
+
+
+def test_a_remote_server_is_reached_through_the_proxy_of_the_environment(
+        monkeypatch: pytest.MonkeyPatch, server_and_proxy: tuple[str, str]) -> None:
+    _, proxy = server_and_proxy
+    _proxies(monkeypatch, proxy)
+    Client(Connection("http://ls.example.invalid:8080", KEY))
+    assert [(name, path) for name, path, _ in _Answer.seen] == [
+        ("proxy", "http://ls.example.invalid:8080/api/current-user/whoami")]
+
+
+@pytest.mark.parametrize(("url", "loopback"), [
+    ("http://127.0.0.1:8080", True), ("http://127.8.9.10", True), ("http://[::1]:8080", True),
+    ("http://localhost", True), ("https://LOCALHOST:1", True), ("http://10.0.0.1", False),
+    ("http://127.0.0.1.example.invalid", False), ("http://localhost@example.invalid", False), ("http://[", False),
+])
+def test_which_servers_are_loopback(url: str, loopback: bool) -> None:
+    assert Connection(url, KEY).loopback is loopback

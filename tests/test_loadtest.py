@@ -206,3 +206,25 @@ def test_the_script_sends_the_key_to_this_machine_only(url: str) -> None:
                         r"localhost or \[::1\]\), not \S+: the load test sends the API key there\n", done.stderr), \
         done.stderr
     assert key not in done.stdout + done.stderr
+
+
+def test_a_server_that_is_down_is_one_line() -> None:
+    from lsserver import free_port
+
+    key = "k" * 40
+    env = {**os.environ, "LABEL_STUDIO_URL": f"http://127.0.0.1:{free_port()}", "LABEL_STUDIO_API_KEY": key}
+    done = subprocess.run([str(ROOT / "scripts" / "loadtest"), "--db", "sqlite"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert re.fullmatch(r"loadtest: cannot reach Label Studio at http://127\.0\.0\.1:\d+: connection refused\n",
+                        done.stderr), done.stderr
+
+
+@pytest.mark.parametrize("args", [["--annotators", "0"], ["--tasks", "201"], ["--versions", "-1"]])
+def test_the_bounds_of_the_load_are_named(args: list[str]) -> None:
+    done = subprocess.run([str(ROOT / "scripts" / "loadtest"), *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].endswith("a bounded load: --annotators 1-20, --tasks 1-200, --versions 1-10 "
+                                                 f"(got {'0' if args[0] == '--annotators' else '5'}, "
+                                                 f"{'201' if args[0] == '--tasks' else '20'}, "
+                                                 f"{'-1' if args[0] == '--versions' else '3'})"), done.stderr

@@ -73,6 +73,8 @@ def test_a_port_someone_listens_on_is_in_use() -> None:
 def script(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_"))}
     base["LABEL_STUDIO_DATA_DIR"] = str(tmp_path / "state" / "data")
+    # Never the default ports (8080, 5433): a script that wrongly lets a `start` through starts nothing there.
+    base.update(LABEL_STUDIO_PORT=str(free_port()), LABEL_STUDIO_PG_PORT=str(free_port()))
     return subprocess.run([str(SCRIPT), *args], env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 
@@ -80,9 +82,10 @@ LS_TABLES = ("django_migrations", "htx_user", "organization", "project", "task",
 LS_APPS = ("users", "organizations", "projects", "tasks")
 
 
-def sqlite_file(path: Path, rows: int, tables: Sequence[str] = LS_TABLES, apps: Sequence[str] = LS_APPS) -> Path:
+def sqlite_file(path: Path, rows: int, tables: Sequence[str] = LS_TABLES, apps: Sequence[str] = LS_APPS,
+                users: int = 1) -> Path:
     """A SQLite database shaped like Label Studio's (its tables, Django's record of its apps' migrations), with
-    ``rows`` tasks; ``tables`` and ``apps`` make one that is not."""
+    ``rows`` tasks and ``users`` users; ``tables`` and ``apps`` make one that is not."""
     with closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE task (id INTEGER PRIMARY KEY, data TEXT)")
         db.executemany("INSERT INTO task (data) VALUES (?)", [(f"task {i} 🚀",) for i in range(rows)])
@@ -93,6 +96,8 @@ def sqlite_file(path: Path, rows: int, tables: Sequence[str] = LS_TABLES, apps: 
             db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
         for table in {"task", "django_migrations"} - set(tables):
             db.execute(f"DROP TABLE {table}")
+        if "htx_user" in tables:
+            db.executemany("INSERT INTO htx_user (id) VALUES (?)", [(i + 1,) for i in range(users)])
     return path
 
 
@@ -248,8 +253,10 @@ def _empty(path: Path) -> Path:
          r"its django_migrations record no migration of organizations, projects, tasks"),
         (_corrupt, r"(it fails PRAGMA integrity_check: .*|database disk image is malformed)"),
         (lambda path: path.write_bytes(b"SQLite format 3\0" + b"\x07" * 5000) and path, r"file is not a database"),
+        (lambda path: sqlite_file(path, 3, users=0),
+         r"its table htx_user holds no user \(an empty or schema-only database\)"),
     ],
-    ids=["empty", "another-app", "no-annotations-table", "other-django-apps", "corrupt", "garbage"],
+    ids=["empty", "another-app", "no-annotations-table", "other-django-apps", "corrupt", "garbage", "no-user"],
 )
 def test_restore_takes_only_a_sound_label_studio_sqlite_database(tmp_path: Path, make: Any, message: str) -> None:
     backup = make(tmp_path / "backup.sqlite3")
@@ -299,6 +306,9 @@ ACCOUNT = {"LABEL_STUDIO_USERNAME": "lead@claimset.test", "LABEL_STUDIO_PASSWORD
         ({"LABEL_STUDIO_PORT": "0"}, "LABEL_STUDIO_PORT must be .* not '0'"),
         ({"LABEL_STUDIO_PORT": "80a"}, "LABEL_STUDIO_PORT must be .* not '80a'"),
         ({"LABEL_STUDIO_PORT": ""}, "LABEL_STUDIO_PORT must be .* not ''"),
+        ({"LABEL_STUDIO_PORT": "018000"}, "LABEL_STUDIO_PORT must be .* not '018000'"),
+        ({"LABEL_STUDIO_START_TIMEOUT": "0180"}, "LABEL_STUDIO_START_TIMEOUT must be .* not '0180'"),
+        ({"LABEL_STUDIO_START_TIMEOUT": "+5"}, "LABEL_STUDIO_START_TIMEOUT must be .* not '\\+5'"),
         ({"LABEL_STUDIO_PG_PORT": "65536", "LABEL_STUDIO_DB": "postgres"}, "LABEL_STUDIO_PG_PORT must be .*"),
         ({"LABEL_STUDIO_PG_PORT": "x", "LABEL_STUDIO_DB": "postgres"}, "LABEL_STUDIO_PG_PORT must be .* not 'x'"),
         ({"LABEL_STUDIO_DB": "postgres", "POSTGRE_HOST": "127.0.0.1", "POSTGRE_PORT": "5432x"},
@@ -321,6 +331,7 @@ def test_numbers_are_checked_before_anything_starts(tmp_path: Path, command: str
 
 def _help(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode == 0 and done.stderr == ""
+    assert "Wrong arguments exit 2 (with this usage); a wrong setting exits 1" in done.stdout
     assert done.stdout.startswith("usage: scripts/label-studio install|start|stop|status|backup FILE|restore FILE")
     for command in ("install", "start", "stop", "status", "backup FILE", "restore FILE"):
         assert re.search(rf"^  {command}  ", done.stdout, re.MULTILINE), command
@@ -484,7 +495,11 @@ def test_status_checks_the_database_too(tmp_path: Path) -> None:
             done = script(tmp_path, "status", **env)
             assert (done.returncode, done.stdout) == (0, f"running (pid {server.pid}) at http://127.0.0.1:{port} on "
                                                          f"SQLite ({state / 'data' / 'label_studio.sqlite3'})\n")
-        # Label Studio gone, its database there.
+        # Label Studio gone without a `stop` (its pid file is still there): it crashed.
+        done = script(tmp_path, "status", **env)
+        assert (done.returncode, done.stdout) == (1, f"crashed (pid {server.pid} is gone; see "
+                                                     f"{state / 'label-studio.log'})\n")
+        assert script(tmp_path, "stop", **env).returncode == 0
         done = script(tmp_path, "status", **env)
         assert (done.returncode, done.stdout) == (3, "stopped\n")
 
@@ -520,10 +535,284 @@ def test_a_second_start_refuses_another_port_or_database(tmp_path: Path, record:
                 assert done.stderr == (f"label-studio: Label Studio of {state / 'data'} is already running (pid "
                                        f"{server.pid}), on a port and database not recorded; {how}\n")
         same = script(tmp_path, "start", **ACCOUNT, LABEL_STUDIO_PORT=str(port))
-        if record:  # the same port and database: fine, says so
+        if record:  # the same port and database: fine, says so, and that the account given is not applied
             assert same.returncode == 0, same.stderr
             assert same.stdout == (f"Label Studio is already running (pid {server.pid}) at http://127.0.0.1:{port} on "
                                    f"SQLite ({state / 'data' / 'label_studio.sqlite3'})\n")
+            assert same.stderr == ("label-studio: note: the running server keeps its own admin account and token; "
+                                   "the LABEL_STUDIO_USERNAME, LABEL_STUDIO_PASSWORD and LABEL_STUDIO_USER_TOKEN of "
+                                   "this start are not applied\n")
+
         else:
             assert same.returncode == 1
         assert server.poll() is None
+
+
+# --- the data dir by any path: symlinks resolved -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("started_by", ["link", "real"])
+def test_any_path_to_the_data_dir_names_the_same_server(tmp_path: Path, started_by: str) -> None:
+    """A data dir reached through a symlinked folder, or by a relative path from inside one, is the same data dir:
+    `status` sees its server, `stop` stops it (before, `stop` said "not running", removed the pid and state files
+    and left the server running)."""
+    real, link = tmp_path / "real", tmp_path / "link"
+    (real / "state").mkdir(parents=True)
+    link.symlink_to(real)
+    state, port = real / "state", free_port()
+    with stand_in_server(link / "state" if started_by == "link" else state, port, _sqlite_record(state, port)) \
+            as server:
+        sqlite_file(state / "data" / "label_studio.sqlite3", 1)
+        given = real if started_by == "link" else link
+        for env, cwd in (({"LABEL_STUDIO_DATA_DIR": str(given / "state" / "data")}, None),
+                         ({"LABEL_STUDIO_DATA_DIR": "data"}, link / "state"),
+                         ({"LABEL_STUDIO_DATA_DIR": "./state/../state/data"}, link)):
+            done = _run(tmp_path, ["status"], env, cwd)
+            assert (done.returncode, done.stdout.split(" at ")[0]) == (0, f"running (pid {server.pid})"), done.stdout
+        done = _run(tmp_path, ["stop"], {"LABEL_STUDIO_DATA_DIR": str(given / "state" / "data")}, None)
+        assert (done.returncode, done.stdout) == (0, f"Label Studio stopped (pid {server.pid})\n"), done.stderr
+        assert server.wait(timeout=30) is not None
+        assert not (state / "label-studio.pid").exists()
+
+
+def _run(tmp_path: Path, args: list[str], env: dict[str, str], cwd: Path | None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_"))}
+    base.update(LABEL_STUDIO_PORT=str(free_port()), LABEL_STUDIO_PG_PORT=str(free_port()))
+    return subprocess.run([str(SCRIPT), *args], env={**base, **env}, cwd=cwd or tmp_path, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_server_the_pid_file_does_not_name_is_never_orphaned(tmp_path: Path) -> None:
+    """A Label Studio serving the data dir that the pid file does not name (pid file lost, or started by hand):
+    `stop` keeps the state file and refuses, `status` names it, `start` and `restore` refuse."""
+    state, port = tmp_path / "state", free_port()
+    with stand_in_server(state, port, _sqlite_record(state, port)) as server:
+        (state / "label-studio.pid").unlink()
+        done = script(tmp_path, "stop")
+        assert done.returncode == 1 and (state / "label-studio.state").exists()
+        assert done.stderr == (f"label-studio: a Label Studio (pid {server.pid}) serves {state / 'data'} but "
+                               f"{state / 'label-studio.pid'} does not name it; nothing is stopped or removed (stop it "
+                               f"yourself: kill {server.pid})\n")
+        status = script(tmp_path, "status")
+        assert status.returncode == 1 and status.stdout.startswith(f"degraded: a Label Studio (pid {server.pid}) "
+                                                                   f"serves {state / 'data'} but ")
+        started = script(tmp_path, "start", **ACCOUNT, LABEL_STUDIO_PORT=str(free_port(port)))
+        assert started.returncode == 1 and "does not name it; not starting another" in started.stderr
+        restored = script(tmp_path, "restore", str(sqlite_file(tmp_path / "backup", 1)))
+        assert restored.returncode == 1 and "does not name it; not restoring under it" in restored.stderr
+        assert server.poll() is None
+
+
+def test_a_crashed_server_is_not_stopped(tmp_path: Path) -> None:
+    state, port = tmp_path / "state", free_port()
+    with stand_in_server(state, port, _sqlite_record(state, port)) as server:
+        pass  # killed: its pid and state files stay, as after a crash
+    done = script(tmp_path, "status")
+    assert (done.returncode, done.stdout) == (1, f"crashed (pid {server.pid} is gone; see "
+                                                 f"{state / 'label-studio.log'})\n")
+
+
+def test_status_of_a_server_without_a_state_file(tmp_path: Path) -> None:
+    state, port = tmp_path / "state", free_port()
+    with stand_in_server(state, port, None) as server:
+        sqlite_file(state / "data" / "label_studio.sqlite3", 1)
+        done = script(tmp_path, "status", LABEL_STUDIO_PORT=str(port))
+        assert (done.returncode, done.stdout) == (0, f"running (pid {server.pid}) at http://127.0.0.1:{port} on an "
+                                                     "unknown database (no state file)\n")
+        (state / "label-studio.state").write_text("garbage\n")
+        done = script(tmp_path, "status", LABEL_STUDIO_PORT=str(port))
+        assert done.stdout.endswith(f"on an unknown database ({state / 'label-studio.state'} names none)\n")
+
+
+# --- the admin token, checked before anything starts -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["0" * 41, "12345", "has a space 1234", "tökenäöü1234", "tab\there123"],
+                         ids=["41-chars", "5-chars", "space", "non-ascii", "tab"])
+def test_a_token_label_studio_would_not_apply_is_refused_first(tmp_path: Path, token: str) -> None:
+    """A 41-character token failed Label Studio's start half-way (varchar(40)) and left an admin behind."""
+    done = script(tmp_path, "start", **{**ACCOUNT, "LABEL_STUDIO_USER_TOKEN": token})
+    assert done.returncode == 1
+    assert re.fullmatch(rf"label-studio: LABEL_STUDIO_USER_TOKEN must be 6 to 40 printable ASCII characters without "
+                        rf"spaces \(it has {len(token)}\): .*\n", done.stderr), done.stderr
+    assert token not in done.stderr
+    assert not (tmp_path / "state").exists()
+
+
+# --- paths that are not what they should be ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "dangling-symlink", "symlink-to-file"])
+@pytest.mark.parametrize("command", ["stop", "backup"])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str, command: str) -> None:
+    database = tmp_path / "state" / "data" / "label_studio.sqlite3"
+    database.parent.mkdir(parents=True)
+    sqlite_file(database, 1)
+    lock, elsewhere = tmp_path / "state" / "label-studio.lock", tmp_path / "elsewhere"
+    if kind == "folder":
+        lock.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(lock)
+    else:
+        if kind == "symlink-to-file":
+            elsewhere.write_text("")
+        lock.symlink_to(elsewhere)
+    args = [str(tmp_path / "b")] if command == "backup" else []
+    done = subprocess.run([str(SCRIPT), command, *args], env={
+        **{k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "POSTGRE_"))},
+        "LABEL_STUDIO_DATA_DIR": str(tmp_path / "state" / "data")}, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 1
+    assert done.stderr == (f"label-studio: the lock file {lock} is not a regular file (a symlink, folder or pipe); "
+                           "remove it\n")
+    assert kind == "symlink-to-file" or not elsewhere.exists()
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("command", ["start", "stop", "status", "backup", "restore"])
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path, command: str) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "data").write_text("a file")
+    args = [str(sqlite_file(tmp_path / "backup", 1))] if command in ("backup", "restore") else []
+    done = script(tmp_path, command, *args, **ACCOUNT)
+    assert (done.returncode, done.stderr) == (1, f"label-studio: LABEL_STUDIO_DATA_DIR {tmp_path / 'state' / 'data'} "
+                                                 "exists and is not a folder\n")
+
+
+@pytest.mark.parametrize("target", ["data/label_studio.sqlite3", "data/new.backup", "link-to-db", "postgres/x",
+                                    "label-studio.pid", "link-to-data/x"])
+def test_backup_never_writes_into_the_live_database(tmp_path: Path, target: str) -> None:
+    state = tmp_path / "state"
+    database = state / "data" / "label_studio.sqlite3"
+    database.parent.mkdir(parents=True)
+    (state / "postgres").mkdir()
+    sqlite_file(database, 5)
+    (state / "label-studio.pid").write_text("1\n")
+    (state / "link-to-db").symlink_to(database)
+    (state / "link-to-data").symlink_to(state / "data")
+    before = database.read_bytes()
+    done = script(tmp_path, "backup", str(state / target))
+    assert done.returncode == 1
+    assert re.fullmatch(rf"label-studio: {re.escape(str(state / target))} is (inside .* \(the live database's "
+                        r"folder\)|.*label-studio\.pid, a file of the script's own); write the backup elsewhere\n",
+                        done.stderr), done.stderr
+    assert database.read_bytes() == before and sorted(p.name for p in database.parent.iterdir()) == [database.name]
+    assert (state / "label-studio.pid").read_text() == "1\n"
+
+
+def test_restore_removes_stale_wal_and_shm_files(tmp_path: Path) -> None:
+    data = tmp_path / "state" / "data"
+    data.mkdir(parents=True)
+    for suffix in ("-wal", "-shm", "-journal"):
+        (data / f"label_studio.sqlite3{suffix}").write_bytes(b"stale " * 100)
+    backup = sqlite_file(tmp_path / "backup", 7)
+    done = script(tmp_path, "restore", str(backup))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["label_studio.sqlite3"]
+    assert sqlite_rows(data / "label_studio.sqlite3") == sqlite_rows(backup)
+
+
+# --- pg_dump files: restore needs data, and undoes a restore that fails ----------------------------------------
+
+
+def _as_postgres(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    return subprocess.run(command, cwd=cwd, capture_output=True, timeout=120, check=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def pg_dumps() -> Iterator[dict[str, Path]]:
+    """pg_dump files of a database shaped like Label Studio's, made on a throw-away cluster: ``full`` (with users,
+    and enough annotations to truncate), ``schema-only``, ``no-user`` (tables, no htx_user row), ``truncated``
+    (``full`` cut inside the data of its last table: its table of contents still reads)."""
+    pg_bin = _pg_bin()
+    with state_folder("claimset-pgdump-") as folder:
+        cluster, out = folder / "cluster", folder / "dumps"
+        cluster.mkdir()
+        out.mkdir()
+        if os.geteuid() == 0:
+            os.chown(cluster, *[getattr(__import__("pwd").getpwnam("postgres"), f) for f in ("pw_uid", "pw_gid")])
+        port = str(free_port())
+        _as_postgres([str(pg_bin / "initdb"), "-D", str(cluster / "data"), "--auth-local=peer"], cluster)
+        _as_postgres([str(pg_bin / "pg_ctl"), "start", "-w", "-D", str(cluster / "data"), "-l", str(cluster / "log"),
+                      "-o", f"-p {port} -k {cluster} -c listen_addresses=''"], cluster)
+        try:
+            def sql(text: str, db: str = "ls") -> None:
+                _as_postgres([str(pg_bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(cluster), "-p",
+                              port, "-d", db, "-c", text], cluster)
+
+            def dump(db: str, *options: str) -> bytes:
+                return _as_postgres([str(pg_bin / "pg_dump"), "--format=custom", *options, "-h", str(cluster), "-p",
+                                     port, "-d", db], cluster).stdout
+
+            for db in ("ls", "nouser"):
+                sql(f"CREATE DATABASE {db}", db="postgres")
+                sql("CREATE TABLE django_migrations (id serial PRIMARY KEY, app text, name text);"
+                    "INSERT INTO django_migrations (app, name) SELECT a, '0001' FROM unnest(ARRAY['users', "
+                    "'organizations', 'projects', 'tasks']) AS a;"
+                    "CREATE TABLE htx_user (id serial PRIMARY KEY, email text);"
+                    "CREATE TABLE organization (id serial PRIMARY KEY); CREATE TABLE project (id serial PRIMARY KEY);"
+                    "CREATE TABLE task (id serial PRIMARY KEY, data text);"
+                    "CREATE TABLE task_completion (id serial PRIMARY KEY, result text);"
+                    "INSERT INTO task (data) SELECT 'task ' || i FROM generate_series(1, 50) AS i;"
+                    "INSERT INTO task_completion (result) SELECT md5(i::text) || md5((i * 7)::text) "
+                    "FROM generate_series(1, 20000) AS i;", db=db)
+            sql("INSERT INTO htx_user (email) VALUES ('lead@claimset.test'), ('ann1@claimset.test')")
+            full = dump("ls")
+            dumps = {"full": full, "schema-only": dump("ls", "--schema-only"), "no-user": dump("nouser"),
+                     "truncated": full[: len(full) - len(full) // 4], "cut-in-toc": full[:600]}
+        finally:
+            _as_postgres([str(pg_bin / "pg_ctl"), "stop", "-m", "immediate", "-D", str(cluster / "data")], cluster)
+        paths = {}
+        for name, content in dumps.items():
+            paths[name] = out / f"{name}.dump"
+            paths[name].write_bytes(content)
+        yield paths
+
+
+@pytest.mark.parametrize(("dump", "message"), [
+    ("schema-only", "is not a backup of a Label Studio database with data: its table htx_user holds no user "
+                    r"\(a --schema-only dump\?\)"),
+    ("no-user", "is not a backup of a Label Studio database with data: its table htx_user holds no user "
+                r"\(a --schema-only dump\?\)"),
+    ("cut-in-toc", "is not a pg_dump archive pg_restore can read: pg_restore: error: .+"),
+])
+@pytest.mark.postgres
+def test_restore_takes_only_a_pg_dump_with_data(tmp_path: Path, pg_dumps: dict[str, Path], dump: str,
+                                                message: str) -> None:
+    done = script(tmp_path, "restore", str(pg_dumps[dump]), LABEL_STUDIO_DB="postgres")
+    assert done.returncode == 1
+    assert re.fullmatch(rf"label-studio: {re.escape(str(pg_dumps[dump]))} {message}\n", done.stderr), done.stderr
+    assert not (tmp_path / "state").exists()  # nothing made, no cluster started
+
+
+@pytest.mark.postgres
+def test_a_restore_that_fails_part_way_removes_what_it_made(pg_dumps: dict[str, Path]) -> None:
+    """A truncated dump passes the checks (its table of contents and users read) and fails in pg_restore: the
+    cluster it made is removed, so that the restore of a sound dump goes through afterwards."""
+    with state_folder() as state:
+        env = {"LABEL_STUDIO_DB": "postgres", "LABEL_STUDIO_PG_PORT": str(free_port()),
+               "LABEL_STUDIO_DATA_DIR": str(state / "data")}
+        done = script(state, "restore", str(pg_dumps["truncated"]), **env)
+        assert done.returncode == 1
+        assert re.fullmatch(rf"label-studio: pg_restore of {re.escape(str(pg_dumps['truncated']))} failed \(the "
+                            r"cluster it made is removed\): pg_restore: error: .+\n", done.stderr), done.stderr
+        assert not (state / "postgres").exists()
+        done = script(state, "restore", str(pg_dumps["full"]), **env)
+        assert done.returncode == 0, done.stderr
+        assert (state / "postgres" / "data" / "PG_VERSION").exists()
+        assert not (state / "postgres" / "data" / "postmaster.pid").exists()  # stopped again
+
+
+def test_a_pg_restore_that_fails_without_a_word_is_still_named(tmp_path: Path) -> None:
+    """pg_restore failing with nothing on stderr: the message still says what failed (it ended with a colon)."""
+    bin_dir = tmp_path / "pgbin"
+    bin_dir.mkdir()
+    for name, body in (("pg_ctl", "exit 0"), ("pg_restore", "echo ';' ; exit 1")):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    backup = tmp_path / "backup.dump"
+    backup.write_bytes(b"PGDMP" + b"\0" * 100)
+    done = script(tmp_path, "restore", str(backup), LABEL_STUDIO_DB="postgres", LABEL_STUDIO_PG_BIN=str(bin_dir))
+    assert (done.returncode, done.stderr) == (1, f"label-studio: {backup} is not a pg_dump archive pg_restore can "
+                                                 "read: pg_restore --list failed\n")

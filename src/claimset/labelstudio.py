@@ -16,6 +16,7 @@ Talks to a running Label Studio (see ``scripts/label-studio``) through ``label-s
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import os
 import re
@@ -60,6 +61,29 @@ class Connection:
         """The URL for messages: without a user name or password in it."""
         parts = urlsplit(self.url)
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    @property
+    def loopback(self) -> bool:
+        """Is the server on this machine (localhost, 127.0.0.0/8, ::1)? Then requests never go through a proxy."""
+        try:
+            host = urlsplit(self.url).hostname or ""
+        except ValueError:
+            return False
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def http_options(self) -> dict[str, Any]:
+        """Options for an ``httpx`` client or request to this server.
+
+        httpx honours proxies from the environment (``http_proxy``, ``HTTPS_PROXY``, ``ALL_PROXY``...; its
+        ``trust_env``), so a proxy set for the outside world would see the API key of a local server. Only
+        loopback servers bypass them: a remote server may well be reachable through a proxy only.
+        """
+        return {"trust_env": False} if self.loopback else {}
 
 
 def connection_from_env() -> Connection:
@@ -162,8 +186,12 @@ class Client:
 
     def __init__(self, conn: Connection | None = None, *, timeout: float = 120.0) -> None:
         self.conn = conn or connection_from_env()
+        import httpx
+
         sdk = _sdk()
-        self.sdk = sdk.LabelStudio(base_url=self.conn.url, api_key=self.conn.api_key, timeout=timeout)
+        http = httpx.Client(timeout=timeout, follow_redirects=True, **self.conn.http_options())
+        self.sdk = sdk.LabelStudio(base_url=self.conn.url, api_key=self.conn.api_key, timeout=timeout,
+                                   httpx_client=http)
         with api_errors(self.conn, "checking the API key"):
             self.user = self.sdk.users.whoami()
 
@@ -182,6 +210,7 @@ class Client:
                 f"{self.conn.url}/{path.lstrip('/')}",
                 headers={"Authorization": f"Token {self.conn.api_key}"},
                 timeout=120,
+                **self.conn.http_options(),
                 **kwargs,
             )
             response.raise_for_status()
@@ -651,7 +680,8 @@ def add_annotator(client: Client, email: str, password: str) -> Annotator:
 
     url = client.conn.url
     token = client.request("GET", "api/invite", "reading the organization invite link")["token"]
-    with api_errors(client.conn, f"signing up {email}"), httpx.Client(base_url=url, timeout=60) as http:
+    with api_errors(client.conn, f"signing up {email}"), \
+            httpx.Client(base_url=url, timeout=60, **client.conn.http_options()) as http:
         page = http.get(f"/user/signup/?token={token}")
         page.raise_for_status()
         response = http.post(
