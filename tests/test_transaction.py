@@ -296,3 +296,33 @@ def test_validation_of_a_folder_replaced_meanwhile_starts_again_on_one_generatio
     monkeypatch.setattr(validate, "_open_tables", always_swapping)
     with pytest.raises(ClaimsetError, match="replaced while it was being validated, 3 times running"):
         validate.validate_dataset(good)
+
+
+def test_validation_reads_one_generation_even_when_the_folder_is_swapped_back(
+        good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A -> B -> A while the tables are opened (a symbolic link flipped back, a blue/green swap undone)."""
+    from claimset import validate
+
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([task(1, TEXT, [
+        annotation(2, claim_with_speaker(TEXT, "said nothing", "The spokesperson")),
+        annotation(3, claim_with_speaker(TEXT, "the West of meddling", "Lavrov"), user=2)])]), encoding="utf-8")
+    import_exports([other], tmp_path / "b")
+    expected = validate.validate_dataset(good).rows
+    assert validate.validate_dataset(tmp_path / "b").rows != expected
+    real_open = validate._open_tables
+    opened: list[int] = []
+
+    def open_while_b_is_in_place(directory: Path, report: validate.ValidationReport) -> dict[str, object]:
+        opened.append(1)
+        good.rename(tmp_path / "a-aside")
+        (tmp_path / "b").rename(good)
+        try:
+            return real_open(directory, report)  # type: ignore[return-value]
+        finally:
+            good.rename(tmp_path / "b")
+            (tmp_path / "a-aside").rename(good)
+
+    monkeypatch.setattr(validate, "_open_tables", open_while_b_is_in_place)
+    report = validate.validate_dataset(good)
+    assert opened == [1] and report.valid and report.rows == expected and report.directory == str(good)

@@ -36,6 +36,7 @@ import heapq
 import json
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -135,9 +136,9 @@ def validate_dataset(directory: Path, seeds: Sequence[Document] = (), scheme: Sc
     if not directory.is_dir():
         raise ClaimsetError(f"{directory}: dataset directory not found")
     for _ in range(REPLACED_RETRIES):
-        with _same_folder(directory) as unchanged:
+        with _pinned(directory) as (folder, unchanged):
             try:
-                report = _validate_once(directory, seeds, scheme, scheme_file, fresh_claims)
+                report = _validate_once(folder, directory, seeds, scheme, scheme_file, fresh_claims)
             except ClaimsetError:
                 if unchanged():
                     raise
@@ -152,12 +153,14 @@ REPLACED_RETRIES = 3
 
 
 @contextmanager
-def _same_folder(directory: Path) -> Iterator[Callable[[], bool]]:
-    """Yield a test of whether ``directory`` still names the folder it named on entry.
+def _pinned(directory: Path) -> Iterator[tuple[Path, Callable[[], bool]]]:
+    """Yield a path that reads the folder ``directory`` names now, and a test of whether it still names it.
 
-    Writers replace a dataset folder by swapping in a new one (:mod:`claimset.transaction`), and the
-    tables are read one after the other by path: a swap in between gives a mix of two generations.
-    The folder is held open meanwhile, so its inode cannot be reused by a later generation.
+    Writers replace a dataset folder by swapping in a new one (:mod:`claimset.transaction`; or a
+    symbolic link is flipped), and the files are read one after the other: by the folder's path, a
+    swap in between gives a mix of two generations. The folder is held open and read through that
+    descriptor (``/proc/self/fd/N`` on Linux; elsewhere by its path), so every file comes from the
+    generation that was there when the validation began, and its inode cannot be reused meanwhile.
     """
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -165,6 +168,7 @@ def _same_folder(directory: Path) -> Iterator[Callable[[], bool]]:
         raise ClaimsetError(f"{directory}: cannot open the dataset folder ({exc.strerror})") from exc
     try:
         held = os.fstat(fd)
+        through_fd = Path(f"/proc/self/fd/{fd}")
 
         def unchanged() -> bool:
             try:
@@ -173,29 +177,50 @@ def _same_folder(directory: Path) -> Iterator[Callable[[], bool]]:
                 return False
             return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
-        yield unchanged
+        yield (through_fd if through_fd.is_dir() else directory), unchanged
     finally:
         os.close(fd)
 
 
-def _validate_once(directory: Path, seeds: Sequence[Document], scheme: Scheme | None, scheme_file: Path | None,
-                   fresh_claims: bool) -> ValidationReport:
-    if scheme is None:
-        scheme, _ = resolve_scheme(directory, scheme_file)
-    report = ValidationReport(directory=str(directory))
-    files = _open_tables(directory, report)
-    comparison = None if fresh_claims else _ClaimsComparison(directory)
-    with work_directory(directory) as work:
-        run = _Validation(directory, files, seeds, scheme, work, comparison)
-        run.run(lambda: bool(report.failures))
-    report.failures.extend(run.failures())
-    for name, failure in run.unreadable.items():
-        report.rows.pop(name, None)
-        report.failures.append(failure)
-    if not report.failures:  # the derivation needs sound tables; with failures, fix those first
-        report.failures.extend(_claims_failures(directory, scheme, report, comparison))
-        report.failures.extend(_croissant_failures(directory))
+def _validate_once(folder: Path, directory: Path, seeds: Sequence[Document], scheme: Scheme | None,
+                   scheme_file: Path | None, fresh_claims: bool) -> ValidationReport:
+    """Validate the files read through ``folder``, named ``directory`` in the report and in messages."""
+    with _named(folder, directory):
+        if scheme is None:
+            scheme, _ = resolve_scheme(folder, scheme_file)
+        report = ValidationReport(directory=str(directory))
+        files = _open_tables(folder, report)
+        comparison = None if fresh_claims else _ClaimsComparison(folder)
+        with work_directory(directory) as work:
+            run = _Validation(folder, files, seeds, scheme, work, comparison)
+            run.run(lambda: bool(report.failures))
+        report.failures.extend(run.failures())
+        for name, failure in run.unreadable.items():
+            report.rows.pop(name, None)
+            report.failures.append(failure)
+        if not report.failures:  # the derivation needs sound tables; with failures, fix those first
+            report.failures.extend(_claims_failures(folder, scheme, report, comparison))
+            report.failures.extend(_croissant_failures(folder))
     return report
+
+
+@contextmanager
+def _named(folder: Path, directory: Path) -> Iterator[None]:
+    """Errors and warnings raised in the block name ``directory`` where they named ``folder``."""
+    if folder == directory:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ClaimsetError as exc:
+            raise ClaimsetError(str(exc).replace(str(folder), str(directory))) from exc
+        finally:
+            seen = list(caught)
+    for warning in seen:
+        warnings.warn_explicit(str(warning.message).replace(str(folder), str(directory)), warning.category,
+                               warning.filename, warning.lineno)
 
 
 def _croissant_failures(directory: Path) -> list[Failure]:
