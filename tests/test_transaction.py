@@ -256,7 +256,8 @@ def test_a_read_only_dataset_folder_is_refused_in_one_line(good: Path, tmp_path:
     monkeypatch.setattr(transaction, "_can_write", lambda folder: folder != good.resolve())
     result = runner.invoke(app, ["import", str(tmp_path / "good.json"), "--out", str(good)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.stderr.strip().endswith("the folder is read-only; make it writable (chmod u+w) to replace it")
+    assert result.stderr.strip().endswith("this user cannot write the folder (read-only, or another user's); make it "
+                                          "writable to replace it")
     assert snapshot(good) == before
 
 
@@ -326,3 +327,31 @@ def test_validation_reads_one_generation_even_when_the_folder_is_swapped_back(
     monkeypatch.setattr(validate, "_open_tables", open_while_b_is_in_place)
     report = validate.validate_dataset(good)
     assert opened == [1] and report.valid and report.rows == expected and report.directory == str(good)
+
+
+def test_an_output_that_is_a_loop_of_symbolic_links_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "loopa").symlink_to(tmp_path / "loopb")
+    (tmp_path / "loopb").symlink_to(tmp_path / "loopa")
+    export = write_export(tmp_path / "good.json", claim_with_speaker(TEXT, "the West of meddling", "Lavrov"))
+    result = runner.invoke(app, ["import", str(export), "--out", str(tmp_path / "loopa")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "loopa: cannot find the folder it names" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_validation_without_any_writable_work_folder_is_one_line(good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only parent and no usable temporary folder (a container with a read-only file system)."""
+    import tempfile
+
+    def nowhere(*args: object, **kwargs: object) -> str:
+        raise OSError(30, "Read-only file system")
+
+    def no_temporary_folder() -> str:
+        raise FileNotFoundError(2, "No usable temporary directory found")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", nowhere)
+    monkeypatch.setattr(tempfile, "gettempdir", no_temporary_folder)
+    result = runner.invoke(app, ["validate", str(good)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().endswith("no folder to write work files in: not beside the dataset (Read-only file "
+                                          "system), nor in the temporary folder (No usable temporary directory "
+                                          "found); set TMPDIR to a writable folder")

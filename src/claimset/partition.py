@@ -39,6 +39,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from claimset.errors import ClaimsetError
+
 Array = npt.NDArray[Any]
 SPANS_PER_BUCKET = 65_536  # spans in a bucket, about: what bounds the memory of the bucketed work
 MAX_BUCKETS = 256  # files open at once per spool
@@ -63,10 +65,15 @@ def work_directory(beside: Path) -> Iterator[Path]:
     try:
         _remove_abandoned(beside.parent, ".*.buckets-*")
         path = Path(tempfile.mkdtemp(prefix=f".{beside.name}.buckets-", dir=beside.parent))
-    except OSError:  # a read-only parent
-        temporary = Path(tempfile.gettempdir())
-        _remove_abandoned(temporary, f"{_TEMPORARY_PREFIX}*")
-        path = Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX, dir=temporary))
+    except OSError as beside_error:  # a read-only parent
+        try:
+            temporary = Path(tempfile.gettempdir())
+            _remove_abandoned(temporary, f"{_TEMPORARY_PREFIX}*")
+            path = Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX, dir=temporary))
+        except OSError as exc:
+            raise ClaimsetError(f"{beside.parent}: no folder to write work files in: not beside the dataset "
+                                f"({beside_error.strerror}), nor in the temporary folder ({exc.strerror}); set "
+                                "TMPDIR to a writable folder") from exc
     lock = os.open(path / ".lock.new", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)

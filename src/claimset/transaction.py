@@ -79,7 +79,10 @@ def is_dataset_folder(folder: Path) -> bool:
 
 def _writable_target(target: Path) -> Path:
     """The real folder ``target`` names, if a dataset may be written there; else a one-line error."""
-    real = target.resolve()
+    try:
+        real = target.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of symbolic links
+        raise ClaimsetError(f"{target}: cannot find the folder it names ({exc})") from exc
     if real.exists() and not real.is_dir():
         raise ClaimsetError(f"{target}: exists and is not a folder; give a folder for the dataset")
     if real.parent == real:
@@ -87,7 +90,8 @@ def _writable_target(target: Path) -> Path:
     if real.is_dir() and not is_dataset_folder(real) and any(real.iterdir()):
         raise ClaimsetError(f"{target}: holds files but no claimset dataset; give a new, empty or dataset folder")
     if real.is_dir() and not _can_write(real):
-        raise ClaimsetError(f"{target}: the folder is read-only; make it writable (chmod u+w) to replace it")
+        raise ClaimsetError(f"{target}: this user cannot write the folder (read-only, or another user's); "
+                            "make it writable to replace it")
     return real
 
 
