@@ -83,6 +83,8 @@ REJECTS: dict[str, tuple[list[tuple[str, str | None, str]], int, int]] = {
     "orphan-choices.json": ([("attribute", "ghost", "attribute_orphan")], 7, 5),
     "relation-missing-region.json": ([("relation", None, "relation_missing_region")], 7, 4),
     "duplicate-region-ids.json": ([("region", "c1", "duplicate_region_id")], 7, 5),
+    "region-id-with-separator.json": ([("region", "q>1", "invalid_region_id"),
+                                       ("relation", None, "relation_endpoint_rejected")], 6, 4),
     "negative-offsets.json": (q1_and_its_relation("offsets_negative"), 6, 4),
     "reversed-offsets.json": (q1_and_its_relation("offsets_reversed"), 6, 4),
     "out-of-range-offsets.json": (q1_and_its_relation("offsets_out_of_range"), 6, 4),

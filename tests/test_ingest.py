@@ -373,7 +373,11 @@ def test_times_with_an_offset_are_stored_as_the_same_instant_in_utc(tmp_path: Pa
     assert times[7] == (dt.datetime(2026, 11, 1, 15, 0, tzinfo=utc), dt.datetime(2026, 11, 1, 23, 0, tzinfo=utc))
     assert times[8][1] == dt.datetime(2026, 11, 1, 23, 30, tzinfo=utc) and 9 not in times
     assert {(r["annotation_id"], r["reason"]) for r in tables["rejects"]} == {(9, "malformed_annotation")}
-    assert "not an ISO 8601 time of the years 1 to 9999" in tables["rejects"][0]["message"]
+    assert "not an ISO 8601 time (one whose UTC instant is in the years 1 to 9999)" in tables["rejects"][0]["message"]
+    lower_case = annotation(10, result, updated="2026-11-02t01:00:00+02:00")
+    (tmp_path / "lower").mkdir()
+    _, tables = run_import(tmp_path / "lower", [task(1, TEXT, [lower_case])])
+    assert tables["annotations"][0]["updated_at"] == dt.datetime(2026, 11, 1, 23, 0, tzinfo=utc)
 
 
 def test_versions_with_the_same_time_and_crc32_are_told_apart_by_content(tmp_path: Path) -> None:
@@ -393,3 +397,21 @@ def test_versions_with_the_same_time_and_crc32_are_told_apart_by_content(tmp_pat
         assert summary.duplicate_annotations == [7] or summary.replaced_annotations == [7]
         kept.append(sorted(str(s["entity"]) for s in tables["spans"]))
     assert kept[0] == kept[1]
+
+
+@pytest.mark.parametrize(("raw_id", "written"), [
+    (None, False), (True, False), (1.0, False), ({"a": 1}, False), ("", False), ("c>1", False), (7, True),
+    ("c:1", True),
+])
+def test_region_ids_that_tables_cannot_key_on_are_rejected(tmp_path: Path, raw_id: Any, written: bool) -> None:
+    claim = region("c", TEXT, TEXT.index("of meddling"), TEXT.index("of meddling") + 11, "Claim")
+    claim["id"] = raw_id
+    if raw_id is None:
+        del claim["id"]
+    quote = choice("c", TEXT, claim["value"]["start"], claim["value"]["end"], "indirect")
+    quote["id"] = raw_id
+    speaker = claim_with_speaker(TEXT, "of meddling", "Lavrov")[2:4]  # a healthy region beside it
+    summary, tables = run_import(tmp_path, [task(1, TEXT, [annotation(7, [claim, quote, *speaker])])])
+    assert summary.reconciles and summary.regions.written == (2 if written else 1)
+    if not written:
+        assert [r["reason"] for r in tables["rejects"] if r["item"] == "region"] == ["invalid_region_id"]

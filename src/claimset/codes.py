@@ -59,6 +59,11 @@ class RejectReason(_Code):
     UNKNOWN_LABEL = "unknown_label", "the region's label is not in the scheme"
     MULTIPLE_LABELS = "multiple_labels", "the region carries more than one label"
     DUPLICATE_REGION_ID = "duplicate_region_id", "another region of the same annotation has this id"
+    INVALID_REGION_ID = (
+        "invalid_region_id",
+        "the region id is missing, empty, not a string or an integer, or holds '>' (relation ids join two region ids "
+        "with it)",
+    )
     OFFSETS_MISSING = "offsets_missing", "start/end are missing or not integers"
     OFFSETS_NEGATIVE = "offsets_negative", "start or end is negative"
     OFFSETS_REVERSED = "offsets_reversed", "start is not before end"

@@ -168,7 +168,8 @@ class ResultConverter:
 
     def _add_region(self, item: dict[str, Any]) -> None:
         get = item.get
-        region_id = str(get("id", ""))
+        raw_id = get("id")
+        region_id = str(raw_id)
         value = get("value")
         if not isinstance(value, dict):
             value = {}
@@ -184,7 +185,9 @@ class ResultConverter:
         if not labels or type(labels[0]) is not str or labels[0] not in self.index.span_labels:
             return self._reject_region(item, RejectReason.UNKNOWN_LABEL, f"label {raw_labels!r} is not in the scheme")
         regions = self.regions
-        if region_id in regions or region_id in self.rejected_regions or not region_id:
+        if not is_region_id(raw_id):
+            return self._reject_region(item, RejectReason.INVALID_REGION_ID, f"region id {raw_id!r:.60}")
+        if region_id in regions or region_id in self.rejected_regions:
             return self._reject_region(item, RejectReason.DUPLICATE_REGION_ID, f"region id {region_id!r} repeats")
         start, end, value_text = value.get("start"), value.get("end"), value.get("text")
         text = self.task_text
@@ -328,6 +331,17 @@ class ResultConverter:
         if key in seen:
             return RejectReason.DUPLICATE_RELATION, f"{rel.value} {head_id}->{tail_id} repeats", None
         return None, "", key
+
+
+def is_region_id(raw: Any) -> bool:
+    """A region id the tables can key on: a non-empty string without '>', or an integer (not a boolean).
+
+    ``span_id`` is ``<annotation_id>:<region_id>`` and ``relation_id`` joins the head and tail region ids
+    with '>' (:mod:`claimset.tables`), so a '>' in a region id could give two relations one id.
+    """
+    if type(raw) is str:
+        return bool(raw) and ">" not in raw
+    return type(raw) is int
 
 
 def _is_text(raw: Any) -> bool:

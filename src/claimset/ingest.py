@@ -52,7 +52,7 @@ def _parse_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value)
+        parsed = dt.datetime.fromisoformat(value.upper())  # RFC 3339 allows 't' and 'z'
         return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     except (ValueError, OverflowError):
         return None
@@ -154,7 +154,8 @@ def _annotation_problem(annotation: Any) -> str | None:
     for key in ("created_at", "updated_at"):  # updated_at decides between versions: never guessed
         time = annotation.get(key)
         if time is not None and _parse_time(time) is None:
-            return f"annotation {annotation_id}: '{key}' is {_show(time)}, not an ISO 8601 time of the years 1 to 9999"
+            return (f"annotation {annotation_id}: '{key}' is {_show(time)}, not an ISO 8601 time (one whose UTC "
+                    "instant is in the years 1 to 9999)")
     return None
 
 
