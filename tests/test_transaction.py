@@ -355,3 +355,10 @@ def test_validation_without_any_writable_work_folder_is_one_line(good: Path, mon
     assert result.stderr.strip().endswith("no folder to write work files in: not beside the dataset (Read-only file "
                                           "system), nor in the temporary folder (No usable temporary directory "
                                           "found); set TMPDIR to a writable folder")
+
+
+def test_a_lock_path_that_is_not_a_file_is_named_in_the_error(good: Path, tmp_path: Path) -> None:
+    (tmp_path / ".out.lock").mkdir()
+    result = runner.invoke(app, ["import", str(tmp_path / "good.json"), "--out", str(good)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().endswith(f"cannot write here: {tmp_path / '.out.lock'}: Is a directory")

@@ -140,7 +140,8 @@ def _exclusive(target: Path) -> Iterator[None]:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = _lock(lock_path)
     except OSError as exc:
-        raise ClaimsetError(f"{target}: cannot write here: {exc.strerror}") from exc
+        where = exc.filename or target.parent
+        raise ClaimsetError(f"{target}: cannot write here: {where}: {exc.strerror}") from exc
     if fd is None:
         raise ClaimsetError(f"{target}: another claimset process is writing this dataset; "
                             "run again when it has finished")
