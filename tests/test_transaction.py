@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,6 +89,7 @@ def test_a_crash_between_the_fallback_renames_is_undone_by_the_next_writer(good:
     good.rename(old)  # what a kill right after the first rename leaves
     stale = good.with_name(f".{good.name}.staging-def456")
     stale.mkdir()
+    (good.parent / f".{good.name}.lock").write_text(f"{stale.name}\n{old.name}\n", encoding="utf-8")  # its record
     with replace_folder(good) as staging:
         assert snapshot(good) == before  # restored before anything else
         staging.discard()
@@ -362,3 +364,22 @@ def test_a_lock_path_that_is_not_a_file_is_named_in_the_error(good: Path, tmp_pa
     result = runner.invoke(app, ["import", str(tmp_path / "good.json"), "--out", str(good)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.strip().endswith(f"cannot write here: {tmp_path / '.out.lock'}: Is a directory")
+
+
+def test_folders_of_the_users_named_like_leftovers_are_never_removed(good: Path, tmp_path: Path) -> None:
+    """Only the folders a killed writer recorded in the lock file are cleaned; a user's backup is not."""
+    backup = tmp_path / ".out.old-2026-11-25"
+    shutil.copytree(good, backup)
+    (backup / "NOTES.txt").write_text("my notes", encoding="utf-8")
+    (tmp_path / ".out.staging-manual").mkdir()
+    (tmp_path / ".out.staging-manual" / "keep.txt").write_text("keep", encoding="utf-8")
+    import_exports([tmp_path / "good.json"], good)
+    assert (backup / "NOTES.txt").read_text(encoding="utf-8") == "my notes"
+    assert (tmp_path / ".out.staging-manual" / "keep.txt").is_file()
+
+
+def test_a_lock_path_that_is_a_symbolic_link_is_refused_not_followed(good: Path, tmp_path: Path) -> None:
+    (tmp_path / ".out.lock").symlink_to(tmp_path / "elsewhere")
+    result = runner.invoke(app, ["import", str(tmp_path / "good.json"), "--out", str(good)])
+    assert result.exit_code == 1 and "Traceback" not in result.output and ".out.lock" in result.stderr
+    assert not (tmp_path / "elsewhere").exists()

@@ -8,8 +8,9 @@ new one is in place, so a crash between them is undone by the next run. A reader
 the old dataset or the new one, never a mix; a failed or killed run leaves the target as it was.
 
 One writer at a time: a second one fails at once with a message naming the folder (an advisory
-``flock`` on ``.NAME.lock`` beside the target, released by the kernel if the holder dies). Staging
-folders left by killed runs are removed by the next writer.
+``flock`` on ``.NAME.lock`` beside the target, released by the kernel if the holder dies). A writer
+records in that lock file the folders it may leave (its staging folder, and where the two-rename
+fallback puts the old generation); the next writer removes those, and only those, if a run was killed.
 
 The target is taken as the real folder it names (``.`` and symbolic links resolved, so a link keeps
 pointing at the dataset). It must be new, empty, or a dataset folder already (``claimset.json``, or
@@ -62,6 +63,7 @@ def replace_folder(target: Path, generated: Collection[str] = ()) -> Iterator[St
     with _exclusive(target):
         _recover(target)
         staging = Staging(Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent)))
+        _record_leftovers(target, [staging.path, _old_name(target, staging.path)])
         try:
             yield staging
             if not staging.discarded:
@@ -135,7 +137,7 @@ def _exclusive(target: Path) -> Iterator[None]:
     if target in _HELD:  # held for this process by hold_folders()
         yield
         return
-    lock_path = target.parent / f".{target.name}.lock"
+    lock_path = _lock_path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = _lock(lock_path)
@@ -155,7 +157,7 @@ def _exclusive(target: Path) -> Iterator[None]:
 def _lock(lock_path: Path) -> int | None:
     """An fd holding an exclusive flock on ``lock_path``, or None if another process holds it."""
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # a link is refused, not followed
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -169,17 +171,43 @@ def _lock(lock_path: Path) -> int | None:
         os.close(fd)  # the holder we waited for removed this file: lock the new one
 
 
-def _leftovers(target: Path, kind: str) -> list[Path]:
-    return sorted(target.parent.glob(f".{target.name}.{kind}-*"))
+def _lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+def _old_name(target: Path, staging: Path) -> Path:
+    """Where the two-rename fallback of :func:`_swap` puts the previous generation meanwhile."""
+    return target.with_name(f".{target.name}.old-{staging.name.rsplit('-', 1)[-1]}")
+
+
+def _record_leftovers(target: Path, paths: list[Path]) -> None:
+    """Write into the lock file (held) the folders this writer may leave if it is killed.
+
+    Only folders named there are removed by the next writer: a user's own ``.NAME.old-2026-11-25``
+    backup or ``.NAME.staging-x`` folder beside the dataset is never touched.
+    """
+    _lock_path(target).write_text("".join(f"{path.name}\n" for path in paths), encoding="utf-8")
+
+
+def _recorded_leftovers(target: Path) -> list[Path]:
+    try:
+        names = _lock_path(target).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    prefix = f".{target.name}."
+    return [target.parent / name for name in names
+            if name.startswith((prefix + "staging-", prefix + "old-")) and "/" not in name]
 
 
 def _recover(target: Path) -> None:
-    """Undo what a killed writer left: put back an old folder a crash left out, drop stale staging."""
-    old = _leftovers(target, "old")
+    """Undo what a killed writer left (the folders it recorded in the lock file): put back an old folder a
+    crash left out, drop its staging folder."""
+    leftovers = [path for path in _recorded_leftovers(target) if path.is_dir() and not path.is_symlink()]
+    old = [path for path in leftovers if path.name.startswith(f".{target.name}.old-")]
     if old and not target.exists():
         os.rename(old[-1], target)
-        old = old[:-1]
-    for path in [*old, *_leftovers(target, "staging")]:
+        leftovers.remove(old[-1])
+    for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -211,7 +239,7 @@ def _swap(staging: Path, target: Path) -> None:
         return
     if _exchange(staging, target):
         return
-    old = target.with_name(f".{target.name}.old-{staging.name.rsplit('-', 1)[-1]}")
+    old = _old_name(target, staging)
     os.rename(target, old)  # a crash right after this leaves no target: _recover puts ``old`` back
     os.rename(staging, target)
     os.rename(old, staging)
