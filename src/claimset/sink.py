@@ -150,16 +150,22 @@ class DocumentStore:
         self.handle.seek(offset)
         return self.handle.read(length).decode("utf-8")
 
+    def _spilled(self, slot: int) -> tuple[int, int]:
+        """Offset and length of the document's text in the spill file (offset -1: a seed's text)."""
+        return self.spill[2 * slot], self.spill[2 * slot + 1]
+
+    def _sha256(self, slot: int) -> str:
+        return self.digests[32 * slot : 32 * slot + 32].hex()
+
     def get(self, doc_id: str) -> Document | None:
         slot = self.slot.get(doc_id)
         if slot is None:
             return None
-        offset, length = self.spill[2 * slot], self.spill[2 * slot + 1]
+        offset, length = self._spilled(slot)
         if offset < 0:
             return self.seeds[doc_id]
         return Document(doc_id=doc_id, published=dt.date.fromordinal(self.dates[2 * slot + 1]),
-                        text=self._text(offset, length), text_sha256=self.digests[32 * slot : 32 * slot + 32].hex(),
-                        source_file=self.sources[slot])
+                        text=self._text(offset, length), text_sha256=self._sha256(slot), source_file=self.sources[slot])
 
     def write(self, path: Path) -> int:
         """Write the documents table sorted by doc_id, a row group at a time; return the row count."""
@@ -173,7 +179,7 @@ class DocumentStore:
                 texts: list[Any] = []
                 seeded_texts = False
                 for doc_id, slot in zip(group, slots, strict=True):
-                    offset, length = self.spill[2 * slot], self.spill[2 * slot + 1]
+                    offset, length = self._spilled(slot)
                     if offset < 0:
                         texts.append(self.seeds[doc_id].text)
                         seeded_texts = True
@@ -191,7 +197,7 @@ class DocumentStore:
                     pa.array([dt.date.fromordinal(day) if day else None for day in published], type=pa.date32()),
                     pa.array([self.sources[slot] for slot in slots], type=pa.string()),
                     text_array,
-                    pa.array([self.digests[32 * slot : 32 * slot + 32].hex() for slot in slots], type=pa.string()),
+                    pa.array([self._sha256(slot) for slot in slots], type=pa.string()),
                 ]
                 writer.write_table(pa.Table.from_arrays(arrays, schema=DOCUMENTS))
         return len(ids)
