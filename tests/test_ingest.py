@@ -303,14 +303,14 @@ def test_large_export_streams_in_row_groups(tmp_path: Path, monkeypatch: pytest.
             handle.write(("," if i else "") + json.dumps(task(i, TEXT, [annotation(i, result)], doc_id=f"d{i}")))
         handle.write("]")
     seen: list[int] = []
-    original = ingest.scan_tasks
+    original = ingest.raw_tasks
 
     def spy(path: Path, on_read: Any = None) -> Any:
-        for item, lone_surrogate in original(path, on_read):
-            seen.append(item["id"])
-            yield item, lone_surrogate
+        for item in original(path, on_read):
+            seen.append(json.loads(bytes(item.raw))["id"])
+            yield item
 
-    monkeypatch.setattr(ingest, "scan_tasks", spy)
+    monkeypatch.setattr(ingest, "raw_tasks", spy)
     summary = import_exports([export], tmp_path / "out")
     assert summary.reconciles and summary.regions.written == 2 * n_tasks
     assert seen == list(range(n_tasks))

@@ -13,7 +13,7 @@ import pytest
 from claimset import versions
 from claimset.ingest import import_exports
 from claimset.tables import read_table
-from claimset.versions import IntIndex, Occurrence, Occurrences, version_key
+from claimset.versions import IntIndex, Locator, Occurrence, Occurrences, version_time
 from lsjson import annotation, claim_with_speaker, task
 
 TEXT = "Sergei Lavrov accused the West 😀 of meddling in the elections."
@@ -36,8 +36,9 @@ def test_the_index_finds_every_key_it_was_given_across_merges(monkeypatch: pytes
 
 def occurrence(rng: random.Random) -> Occurrence:
     return Occurrence(
-        version=(rng.choice([versions.NO_TIME, 0, 2**62, -(2**60)]),
-                 rng.choice([0, 2**128 - 1, 2**63, rng.randrange(2**128)])),
+        time=rng.choice([versions.NO_TIME, 0, 2**62, -(2**60)]),
+        digest=rng.choice([None, 0, 2**128 - 1, 2**63, rng.randrange(2**128)]),
+        locator=Locator(rng.randrange(2**31), rng.randrange(2**62), rng.randrange(2**40), rng.randrange(2**32)),
         task_id=rng.choice([None, -(2**63), 2**63 - 1, 0, 17]), cancelled=rng.random() < 0.5,
         rows={name: (rng.randrange(2**40), rng.randrange(2**40)) for name in versions.TABLES},
         counts={kind: (rng.randrange(1000), rng.randrange(1000)) for kind in versions.ITEM_KINDS},
@@ -63,12 +64,11 @@ def test_occurrences_read_back_what_was_stored_and_replaced(monkeypatch: pytest.
     ("2026-11-25T10:00:00Z", "2026-11-25T10:00:00.000001+00:00"),
     ("9999-12-31T23:58:59-12:00", "9999-12-31T23:59:59-12:00"),
 ])
-def test_version_keys_order_as_the_times_do(earlier: str | None, later: str) -> None:
+def test_version_times_order_as_the_times_do(earlier: str | None, later: str) -> None:
     def parsed(text: str | None) -> dt.datetime | None:
         return None if text is None else dt.datetime.fromisoformat(text)
 
-    assert version_key(parsed(earlier), 2**128 - 1) < version_key(parsed(later), 0)
-    assert version_key(parsed(later), 1) < version_key(parsed(later), 2)
+    assert version_time(parsed(earlier)) < version_time(parsed(later))
 
 
 def test_replacement_is_the_same_when_every_id_has_been_merged(tmp_path: Path,

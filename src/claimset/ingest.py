@@ -24,17 +24,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
+from claimset import typed
 from claimset.codes import RejectReason
 from claimset.convert import KINDS, ResultConverter, SchemeIndex, item_kind, region_key
 from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
-from claimset.reader import has_lone_surrogate, scan_tasks
+from claimset.reader import RawTask, decode_task, has_lone_surrogate, raw_tasks, reread_task
 from claimset.scheme import Scheme, default_scheme
 from claimset.seeds import Document, sha256_text
 from claimset.sink import DocumentStore, RowBuffer, drop_rows
 from claimset.summary import ImportSummary, ItemCounts, check_written
 from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS
-from claimset.versions import Occurrence, Occurrences, version_key
+from claimset.versions import Locator, Occurrence, Occurrences, version_time
 
 if TYPE_CHECKING:
     from claimset.validate import ValidationReport
@@ -164,6 +165,7 @@ def _digest(annotation: dict[str, Any]) -> int:
 
     The same content gives the same number; different contents give different numbers (a CRC-32 was
     used before, and two contents with the same CRC, easy to make, left the choice to file order).
+    Only two versions saved at the same time need it, so it is computed then (see ``_Importer._replaces``).
     """
     try:
         content = orjson.dumps(annotation, option=orjson.OPT_SORT_KEYS)
@@ -190,6 +192,10 @@ class _Importer:
         self.drop: dict[str, list[tuple[int, int]]] = {name: [] for name in self.buffers}
         self.source = ""
         self.index = SchemeIndex.of(scheme)
+        self.clean = typed.CleanConverter(self.index)
+        self.decoder = typed.decoder_for(scheme.text_name)
+        self.paths: list[Path] = []
+        self.where = (0, 0, 0)  # the current task: its export's number, its file offset and length
 
     # -- rejects ----------------------------------------------------------------------------------
     def reject(self, task_id: int | None, annotation_id: int | None, item: str, region_id: Any,
@@ -260,9 +266,89 @@ class _Importer:
         self.summary.drafts += len(task.get("drafts") or [])
         self.summary.predictions += len(task.get("predictions") or [])
         doc_id = str(data.get("doc_id") or f"ls-task-{task_id}")
-        document = self._document(doc_id, text, data, task_id)
-        for annotation in _annotations(task):
-            self._add_annotation(annotation, task_id, document, text, lone_surrogate)
+        document = self._document(doc_id, text, data.get("published"), task_id)
+        for position, annotation in enumerate(_annotations(task)):
+            self._add_annotation(annotation, task_id, document, text, position, lone_surrogate)
+
+    # -- the fast path (claimset.typed) -------------------------------------------------------------
+    def add_raw_task(self, item: RawTask, path: Path) -> None:
+        """Import one task of the export at ``path``: by the fast path if it is clean, else by :meth:`add_task`."""
+        self.where = (len(self.paths) - 1, item.offset, len(item.raw))
+        task = self._typed(item)
+        if task is None or not self._add_typed_task(task, item, path):
+            self.add_task(*decode_task(item, path))
+
+    def _typed(self, item: RawTask) -> Any:
+        """The task as :mod:`claimset.typed` structs, or None when it does not fit them or the fast path is off.
+
+        Not with long numbers, which msgspec reads otherwise than the general path (see reader._decode).
+        """
+        if self.decoder is None or item.long_numbers:
+            return None
+        return typed.decode(self.decoder, item.raw)
+
+    def _add_typed_task(self, task: Any, item: RawTask, path: Path) -> bool:
+        """:meth:`add_task` for a typed task; False, having done nothing, when the task is not clean."""
+        data = task.data
+        text, task_id, published = data.text, task.id, data.published
+        if (task.completions is not None or not text or (task_id is not None and task_id not in INT64)
+                or (published is not None and _parse_date(published) is None)
+                or (data.text_sha256 is not None and data.text_sha256 != sha256_text(text))):
+            return False
+        summary = self.summary
+        summary.tasks += 1
+        summary.drafts += len(task.drafts or ())
+        summary.predictions += len(task.predictions or ())
+        document = self._document(data.doc_id or f"ls-task-{task_id}", text, published, task_id)
+        same_text = document.text == text
+        general: list[Any] | None = None
+        for position, annotation in enumerate(task.annotations or ()):
+            if same_text and self._add_clean_annotation(annotation, position, task_id, document.doc_id, text):
+                continue
+            if general is None:
+                general = _annotations(decode_task(item, path)[0])
+            self._add_annotation(general[position], task_id, document, text, position)
+        return True
+
+    def _add_clean_annotation(self, annotation: typed.Annotation, position: int, task_id: int | None,
+                              doc_id: str, text: str) -> bool:
+        """:meth:`_add_annotation` for a typed annotation; False, having done nothing, when it is not clean:
+        a version of an id met before, cancelled, a time that does not parse, or a result item that is not."""
+        annotation_id = annotation.id
+        if annotation_id not in INT64 or annotation.was_cancelled or self.seen.find(annotation_id) is not None:
+            return False
+        created_at, updated_at = _parse_time(annotation.created_at), _parse_time(annotation.updated_at)
+        if (created_at is None and annotation.created_at is not None) or \
+                (updated_at is None and annotation.updated_at is not None):
+            return False
+        buffers = self.buffers
+        spans, relations = buffers["spans"], buffers["relations"]
+        rows = {name: buffer.count for name, buffer in buffers.items()}
+        counts = self.clean.convert(annotation.result or [], text, annotation_id, doc_id, spans.columns,
+                                    relations.columns)
+        if counts is None:
+            return False
+        regions, attributes, links = counts
+        spans.added(regions)
+        relations.added(links)
+        buffers["annotations"].append((
+            annotation_id, task_id, doc_id, _user_id(annotation.completed_by), "submitted",
+            annotation.ground_truth is True, created_at, updated_at, _lead_time(annotation.lead_time), regions, links,
+        ))
+        summary = self.summary
+        summary.annotations += 1
+        summary.submitted += 1
+        for kind, written in ((summary.regions, regions), (summary.attributes, attributes),
+                              (summary.relations, links)):
+            kind.read += written
+            kind.written += written
+        self.seen.store(annotation_id, None, Occurrence(
+            time=version_time(updated_at), digest=None, locator=Locator(*self.where, position), task_id=task_id,
+            cancelled=False, rows={name: (start, buffers[name].count) for name, start in rows.items()},
+            counts={"region": (regions, 0), "attribute": (attributes, 0), "relation": (links, 0), "other": (0, 0)},
+            reasons=Counter(),
+        ))
+        return True
 
     def _reject_task(self, task: Any, reason: RejectReason, message: str) -> None:
         """Every result item of the task to rejects; its annotations, or fields, that have none go whole."""
@@ -281,22 +367,22 @@ class _Importer:
         if self.buffers["rejects"].count == rows:
             self._reject_whole(task_id, None, "task", reason, message, task)
 
-    def _document(self, doc_id: str, text: str, data: dict[str, Any], task_id: int | None) -> Document:
+    def _document(self, doc_id: str, text: str, published_raw: Any, task_id: int | None) -> Document:
         known = self.documents.get(doc_id)
         if known is not None:
             return known
         seed = self.seeds.get(doc_id)
         document = seed or Document(
-            doc_id=doc_id, published=_parse_date(data.get("published")) or dt.date(1970, 1, 1),
+            doc_id=doc_id, published=_parse_date(published_raw) or dt.date(1970, 1, 1),
             text=text, text_sha256=sha256_text(text), source_file=f"{self.source}#task-{task_id}",
         )
-        published = seed.published if seed else _parse_date(data.get("published"))
+        published = seed.published if seed else _parse_date(published_raw)
         self.documents.add(document, published, seeded=seed is not None)
         return document
 
     # -- annotations ------------------------------------------------------------------------------
     def _add_annotation(self, annotation: Any, task_id: int | None, document: Document, task_text: str,
-                        lone_surrogate: bool = False) -> None:
+                        position: int, lone_surrogate: bool = False) -> None:
         problem = _annotation_problem(annotation)
         if problem is not None:
             self._reject_annotation(annotation, task_id, RejectReason.MALFORMED_ANNOTATION, problem)
@@ -304,7 +390,8 @@ class _Importer:
         annotation_id = _as_int(annotation.get("id"))
         result: list[Any] = annotation.get("result") or []
         updated_at = _parse_time(annotation.get("updated_at"))
-        version = version_key(updated_at, _digest(annotation))
+        time = version_time(updated_at)
+        digest = None
         slot = None if annotation_id is None else self.seen.find(annotation_id)
         if annotation_id is not None and slot is not None:
             old = self.seen.read(slot)
@@ -312,7 +399,9 @@ class _Importer:
                 self._reject_annotation(annotation, task_id, RejectReason.DUPLICATE_ANNOTATION_ID,
                                         f"annotation {annotation_id} is also in task {old.task_id}")
                 return
-            if not self._replaces(annotation_id, old, version, result):
+            if time == old.time and digest is None:
+                digest = _digest(annotation)
+            if not self._replaces(annotation_id, old, time, digest, result):
                 return
         start_rows = {name: buf.count for name, buf in self.buffers.items()}
         before = self._item_counts()
@@ -335,7 +424,9 @@ class _Importer:
         if annotation_id is not None:
             after = self._item_counts()
             self.seen.store(annotation_id, slot, Occurrence(
-                version=version,
+                time=time,
+                digest=digest,
+                locator=Locator(*self.where, position),
                 task_id=task_id,
                 cancelled=cancelled,
                 rows={name: (start, self.buffers[name].count) for name, start in start_rows.items()},
@@ -367,15 +458,20 @@ class _Importer:
         return {"region": self.summary.regions, "attribute": self.summary.attributes,
                 "relation": self.summary.relations, "other": self.summary.other_items}
 
-    def _replaces(self, annotation_id: int, old: Occurrence, version: tuple[int, int], result: list[Any]) -> bool:
+    def _replaces(self, annotation_id: int, old: Occurrence, time: int, digest: int | None,
+                  result: list[Any]) -> bool:
         """Decide between two versions of one annotation: the latest ``updated_at`` wins (see
-        :func:`claimset.versions.version_key`).
+        :func:`claimset.versions.version_time`).
 
-        Two versions with the same ``updated_at`` are ordered by their content digest, not by file order;
-        the same content twice is a duplicate. The losing version's rows are dropped (or never written)
-        and its items counted as superseded.
+        Two versions with the same ``updated_at`` are ordered by their content digest (``digest``, given
+        then), not by file order; the same content twice is a duplicate. The losing version's rows are
+        dropped (or never written) and its items counted as superseded.
         """
-        newer = version > old.version
+        if time != old.time:
+            newer = time > old.time
+        else:
+            assert digest is not None
+            newer = digest > self._digest_of(annotation_id, old)
         kinds = self._kinds()
         if not newer:
             self.summary.duplicate_annotations.append(annotation_id)
@@ -398,6 +494,20 @@ class _Importer:
         else:
             self.summary.submitted -= 1
         return True
+
+    def _digest_of(self, annotation_id: int, old: Occurrence) -> int:
+        """The content digest of the kept version ``old``: read again from its export if not computed yet."""
+        if old.digest is not None:
+            return old.digest
+        source, offset, length, position = old.locator
+        path = self.paths[source]
+        task = reread_task(path, offset, length)
+        found = _annotations(task)[position:position + 1] if isinstance(task, dict) else []
+        annotation = found[0] if found and isinstance(found[0], dict) else {}
+        if _as_int(annotation.get("id")) != annotation_id or \
+                version_time(_parse_time(annotation.get("updated_at"))) != old.time:
+            raise ClaimsetError(f"{path}: the file changed while it was being imported (the task at byte {offset})")
+        return _digest(annotation)
 
     def _counts_for(self, item: Any) -> ItemCounts:
         return self._kinds()[self._kind(item)]
@@ -487,8 +597,9 @@ def _import_tables(paths: list[Path], folder: Path, seeds: Sequence[Document], s
         for path in paths:
             importer.source = utf8_safe(path.name)
             importer.summary.sources.append(importer.source)
-            for task, lone_surrogate in scan_tasks(path, on_read):
-                importer.add_task(task, lone_surrogate)
+            importer.paths.append(path)
+            for item in raw_tasks(path, on_read):
+                importer.add_raw_task(item, path)
         importer.finish(folder)
         (folder / "documents.texts").unlink()
         check_written(importer.summary)  # before the swap: nothing written from regions read is an error

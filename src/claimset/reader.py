@@ -13,7 +13,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import orjson
@@ -136,6 +136,51 @@ def read_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iter
         yield task
 
 
+class RawTask(NamedTuple):
+    """One item of an export's top-level array, not yet decoded."""
+
+    raw: memoryview  # its bytes (white space around it included); valid until the next item is read
+    offset: int  # the file offset of raw[0]
+    long_numbers: bool  # it holds a run of 19 or more digits (see _decode)
+    number: int  # its position in the array, from 0
+
+
+def decode_task(item: RawTask, path: Path) -> tuple[Any, bool]:
+    """The task ``item`` holds and whether it holds a lone surrogate; a one-line ClaimsetError if it is not JSON,
+    or if the first task is not a full-JSON export's."""
+    try:
+        task, lone_surrogate = _decode(item.raw, item.long_numbers)
+    except (ValueError, RecursionError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
+        raise ClaimsetError(f"{path}: invalid JSON in task {item.number}: {message}") from exc
+    if item.number == 0 and isinstance(task, dict) and "data" not in task and "annotations" not in task:
+        raise ClaimsetError(
+            f"{path}: task 0 has no 'data' or 'annotations': not a Label Studio full JSON export "
+            "(JSON-MIN? export with the JSON format)"
+        )
+    return task, lone_surrogate
+
+
+def reread_task(path: Path, offset: int, length: int) -> Any:
+    """The task of ``path`` that :func:`raw_tasks` gave at ``offset`` with ``length`` bytes, decoded again.
+
+    A one-line ClaimsetError when the bytes there no longer hold a task (the file changed since).
+    """
+    changed = f"{path}: the file changed while it was being imported (the task at byte {offset})"
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            raw = handle.read(length)
+    except OSError as exc:
+        raise ClaimsetError(f"{path}: cannot read the export again: {exc.strerror}") from exc
+    if len(raw) != length:
+        raise ClaimsetError(changed)
+    try:
+        return _decode(raw, bool(_long_digit_runs(raw.translate(_SCAN_BYTES), 0)))[0]
+    except (ValueError, RecursionError) as exc:
+        raise ClaimsetError(changed) from exc
+
+
 def _first_byte(handle: BinaryIO, path: Path) -> int:
     """The offset of the first byte of JSON in the file: after a UTF-8 byte order mark and white space."""
     offset = 0
@@ -153,13 +198,27 @@ def _first_byte(handle: BinaryIO, path: Path) -> int:
 
 def scan_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[tuple[Any, bool]]:
     """:func:`read_tasks`, with each task whether it holds a lone surrogate (see :func:`has_lone_surrogate`)."""
+    for item in raw_tasks(path, on_read):
+        yield decode_task(item, path)
+
+
+def raw_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[RawTask]:
+    """The items of the export's top-level array as bytes (:class:`RawTask`), for :func:`decode_task`.
+
+    Errors in the array's structure (not a list, truncated, data after its end) are one-line
+    ClaimsetErrors; an item's own JSON is checked when it is decoded.
+    """
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise ClaimsetError(f"{path}: cannot read export: {exc.strerror}") from exc
     with handle:
         start = _first_byte(handle, path)
-        handle.seek(start)
+        try:
+            handle.seek(start)  # and tasks are read again from their offsets (see reread_task)
+        except OSError as exc:
+            raise ClaimsetError(f"{path}: cannot read export: it is not a file that can be read again (a pipe?); "
+                                "save it to a file first") from exc
         buf = handle.read(READ_CHUNK)
         if on_read is not None:
             on_read(start + len(buf))
@@ -171,7 +230,7 @@ def scan_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iter
 
 
 def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int,
-          on_read: Callable[[int], None] | None) -> Iterator[tuple[Any, bool]]:
+          on_read: Callable[[int], None] | None) -> Iterator[RawTask]:
     """The items of the list that opens at ``buf[0]``; ``base`` is the file offset of ``buf``."""
     pos = 1
     index = 0
@@ -188,20 +247,10 @@ def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int,
             raw = view[pos:end]
             if end == close and index == 0 and not bytes(raw).strip(_WHITESPACE):
                 break  # an empty export: []
-            try:
-                long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
-                task, lone_surrogate = _decode(raw, long_numbers)
-            except (ValueError, RecursionError) as exc:
-                message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
-                raise ClaimsetError(f"{path}: invalid JSON in task {index}: {message}") from exc
-            if index == 0 and isinstance(task, dict) and "data" not in task and "annotations" not in task:
-                raise ClaimsetError(
-                    f"{path}: task 0 has no 'data' or 'annotations': not a Label Studio full JSON export "
-                    "(JSON-MIN? export with the JSON format)"
-                )
+            long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
+            yield RawTask(raw, base + pos, long_numbers, index)
             index += 1
             pos = end + 1
-            yield task, lone_surrogate
         del view
         if close is not None:
             tail = b"" if eof else handle.read()

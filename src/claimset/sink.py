@@ -1,7 +1,7 @@
 """The Parquet sink of an import: rows buffered per table and written in row groups, texts spilled to disk.
 
-Rows arrive as Python tuples in the column order of :mod:`claimset.tables`; nothing here knows what
-they mean. A replaced annotation's rows are dropped afterwards by row-number range
+Rows arrive as Python tuples or column lists in the column order of :mod:`claimset.tables`; nothing
+here knows what they mean. A replaced annotation's rows are dropped afterwards by row-number range
 (:func:`drop_rows`).
 """
 
@@ -27,15 +27,19 @@ CONVERT_ROWS = 8_192  # rows buffered as Python tuples before conversion to Arro
 class RowBuffer:
     """Rows of one table, written to a Parquet file in row groups as they accumulate.
 
-    Rows arrive as Python tuples and are converted to Arrow every :data:`CONVERT_ROWS` rows, so
-    the Python objects of at most that many rows are alive at once; a row group of
-    :data:`ROWS_PER_GROUP` rows is written from the converted batches.
+    Rows are buffered as one Python list per column (:attr:`columns`, in the schema's order): added
+    a row at a time (:meth:`append`, :meth:`extend`) or by appending to every list and then calling
+    :meth:`added`. Every :data:`CONVERT_ROWS` rows are converted to an Arrow batch, so the Python
+    objects of at most about that many rows are alive at once; a row group of
+    :data:`ROWS_PER_GROUP` rows is written from the converted batches. The batches and row groups
+    depend only on the rows, not on how they were added.
     """
 
     def __init__(self, schema: pa.Schema, path: Path, utf8_columns: Sequence[str] = ()) -> None:
         self.schema = schema
         self.path = path
-        self.rows: list[tuple[Any, ...]] = []
+        self.columns: list[list[Any]] = [[] for _ in schema]
+        self.buffered = 0  # rows in self.columns
         self.batches: list[pa.RecordBatch] = []
         self.pending = 0  # rows in self.batches
         self.count = 0
@@ -44,37 +48,48 @@ class RowBuffer:
         self.utf8 = frozenset(schema.get_field_index(name) for name in utf8_columns)
 
     def append(self, row: tuple[Any, ...]) -> None:
-        rows = self.rows
-        rows.append(row)
-        self.count += 1
-        if len(rows) >= self.limit:
-            self._convert()
-            if self.pending >= ROWS_PER_GROUP:
-                self.flush()
+        for values, value in zip(self.columns, row, strict=True):
+            values.append(value)
+        self.added(1)
 
     def extend(self, rows: list[tuple[Any, ...]]) -> None:
-        """Append ``rows`` in order; the same conversions and row groups as appending them one by one."""
-        if len(self.rows) + len(rows) < self.limit:
-            self.rows.extend(rows)
-            self.count += len(rows)
-        else:
-            for row in rows:
-                self.append(row)
+        """Append ``rows`` (tuples in the schema's column order), in order."""
+        if rows:
+            for values, column in zip(self.columns, zip(*rows, strict=True), strict=True):
+                values.extend(column)
+            self.added(len(rows))
 
-    def _convert(self) -> None:
-        if not self.rows:
+    def added(self, rows: int) -> None:
+        """Say that ``rows`` rows were appended to every list of :attr:`columns`."""
+        self.buffered += rows
+        self.count += rows
+        while self.buffered >= self.limit:
+            self._convert(self.limit)
+            if self.pending >= ROWS_PER_GROUP:
+                self._write_group()
+
+    def _convert(self, rows: int) -> None:
+        """Convert the first ``rows`` buffered rows to an Arrow batch."""
+        if not rows:
             return
-        columns = list(zip(*self.rows, strict=True))
         utf8 = self.utf8
-        arrays = [utf8_array(col, fld.type) if number in utf8 else pa.array(col, type=fld.type)
-                  for number, (col, fld) in enumerate(zip(columns, self.schema, strict=True))]
+        arrays = []
+        for number, (values, fld) in enumerate(zip(self.columns, self.schema, strict=True)):
+            head = values if rows == len(values) else values[:rows]
+            arrays.append(utf8_array(head, fld.type) if number in utf8 else pa.array(head, type=fld.type))
+        for values in self.columns:
+            del values[:rows]
         self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
-        self.pending += len(self.rows)
-        self.rows = []
+        self.pending += rows
+        self.buffered -= rows
 
     def flush(self) -> None:
         """Write what is buffered as one row group (an empty one for a table without rows)."""
-        self._convert()
+        self._convert(self.buffered)
+        self._write_group()
+
+    def _write_group(self) -> None:
+        """Write the converted batches as one row group."""
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         table = pa.Table.from_batches(self.batches, schema=self.schema)
@@ -83,7 +98,7 @@ class RowBuffer:
         self.pending = 0
 
     def close(self) -> None:
-        if self.writer is None or self.rows or self.batches:
+        if self.writer is None or self.buffered or self.batches:
             self.flush()
         assert self.writer is not None
         self.writer.close()

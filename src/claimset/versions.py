@@ -4,7 +4,7 @@ An import keeps, for every annotation id it has met, where the kept version's ro
 tables and how many items of each kind it wrote and rejected, so that a later version can replace
 it (:mod:`claimset.ingest`). That is one record per annotation, for the whole import: as Python
 objects (dicts of tuples, a ``Counter``, a datetime) it cost about 1.3 KB and made peak memory grow
-with the export. Here a record is 21 64-bit integers in one ``array`` (168 bytes), and the ids are
+with the export. Here a record is 24 64-bit integers in one ``array`` (192 bytes), and the ids are
 found through :class:`IntIndex` (16 bytes per id once merged).
 """
 
@@ -14,6 +14,7 @@ import datetime as dt
 from array import array
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,15 +26,16 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
-def version_key(updated_at: dt.datetime | None, digest: int) -> tuple[int, int]:
-    """The order of versions of one annotation: by ``updated_at`` (none is oldest), ties by content digest.
+def version_time(updated_at: dt.datetime | None) -> int:
+    """The first key of the order of versions of one annotation: ``updated_at`` (none is oldest); ties are
+    broken by the content digest (:mod:`claimset.ingest`).
 
-    The time is whole microseconds since the epoch in UTC, which orders exactly as the aware datetimes
-    do (a datetime holds whole microseconds; years 1 to 9999 lie well inside 64 bits).
+    Whole microseconds since the epoch in UTC, which order exactly as the aware datetimes do (a
+    datetime holds whole microseconds; years 1 to 9999 lie well inside 64 bits).
     """
     if updated_at is None:
-        return NO_TIME, digest
-    return (updated_at - _EPOCH) // _MICROSECOND, digest
+        return NO_TIME
+    return (updated_at - _EPOCH) // _MICROSECOND
 
 
 class IntIndex:
@@ -81,11 +83,22 @@ class IntIndex:
         self.recent = {}
 
 
+class Locator(NamedTuple):
+    """Where an annotation was read: to compute its content digest only when a tie needs it."""
+
+    source: int  # which export file of the import (0, 1, ...)
+    offset: int  # the file offset of its task's bytes
+    length: int  # their length
+    position: int  # its place in the task's annotations (then completions)
+
+
 @dataclass(slots=True)
 class Occurrence:
     """Where the kept version of an annotation lies in the staged tables, for its replacement."""
 
-    version: tuple[int, int]  # see version_key
+    time: int  # see version_time
+    digest: int | None  # its content digest, if computed (ties between versions need it)
+    locator: Locator
     task_id: int | None
     cancelled: bool
     rows: dict[str, tuple[int, int]]  # table -> half-open row range
@@ -93,11 +106,13 @@ class Occurrence:
     reasons: Counter[str]
 
 
-_RECORD = 5 + 2 * len(TABLES) + 2 * len(ITEM_KINDS)
-_ROWS = 5
+_ROWS = 8
 _COUNTS = _ROWS + 2 * len(TABLES)
+_RECORD = _COUNTS + 2 * len(ITEM_KINDS)
 _HAS_TASK = 1
 _CANCELLED = 2
+_HAS_DIGEST = 4
+_POSITIONS = 1 << 32  # the source and the position share one integer
 _HALF = 1 << 64  # the 128-bit digest is kept as two 64-bit halves
 
 
@@ -108,9 +123,10 @@ def _signed(half: int) -> int:
 class Occurrences:
     """The kept version of every annotation id met so far: ``find`` a slot, ``read`` it, ``store`` one.
 
-    A record: the time, two flags (task id present, cancelled), the task id, the 128-bit digest, the
-    four tables' row ranges and the four item kinds' (written, rejected) counts. Reject reasons are
-    kept only for the annotations that have rejects.
+    A record: the time, three flags (task id present, cancelled, digest computed), the task id, the
+    128-bit digest (or 0), the locator (source and position packed, offset, length), the four tables'
+    row ranges and the four item kinds' (written, rejected) counts. Reject reasons are kept only for the
+    annotations that have rejects.
     """
 
     def __init__(self) -> None:
@@ -126,7 +142,9 @@ class Occurrences:
         flags = record[1]
         rows, counts = record[_ROWS:_COUNTS], record[_COUNTS:]
         return Occurrence(
-            version=(record[0], (record[3] % _HALF) << 64 | record[4] % _HALF),
+            time=record[0],
+            digest=(record[3] % _HALF) << 64 | record[4] % _HALF if flags & _HAS_DIGEST else None,
+            locator=Locator(record[5] // _POSITIONS, record[6], record[7], record[5] % _POSITIONS),
             task_id=record[2] if flags & _HAS_TASK else None,
             cancelled=bool(flags & _CANCELLED),
             rows={name: (rows[2 * i], rows[2 * i + 1]) for i, name in enumerate(TABLES)},
@@ -136,9 +154,13 @@ class Occurrences:
 
     def store(self, annotation_id: int, slot: int | None, occurrence: Occurrence) -> None:
         """Record ``occurrence`` as the kept version of ``annotation_id`` (in ``slot``, or a new one)."""
-        time, digest = occurrence.version
-        flags = (_HAS_TASK if occurrence.task_id is not None else 0) | (_CANCELLED if occurrence.cancelled else 0)
-        record = array("q", [time, flags, occurrence.task_id or 0, _signed(digest >> 64), _signed(digest % _HALF)])
+        digest, locator = occurrence.digest, occurrence.locator
+        flags = ((_HAS_TASK if occurrence.task_id is not None else 0) | (_CANCELLED if occurrence.cancelled else 0)
+                 | (_HAS_DIGEST if digest is not None else 0))
+        digest = digest or 0
+        record = array("q", [occurrence.time, flags, occurrence.task_id or 0, _signed(digest >> 64),
+                             _signed(digest % _HALF), locator.source * _POSITIONS + locator.position,
+                             locator.offset, locator.length])
         record.extend(row for name in TABLES for row in occurrence.rows[name])
         record.extend(count for kind in ITEM_KINDS for count in occurrence.counts[kind])
         if slot is None:
