@@ -183,7 +183,8 @@ EDGE_CASES = [
     b'[{"data":1},{"data":2}]  \n', b'[{"data":1},{"data":2}] ,', b'[{"data":1}] [2]',
     b'[{"data":"\\ud800"}]', b'[{"data":"\\ud800"} , {"data":1}]', b'[{"data":"\\ud800x"},2}',
     b'[{"data":"\\udc00\\ud800"},{"a":[1,2]}]', b'[{"data":"\xff"}]', b'[{"data":"\xed\xa0\x80"}, 1]',
-    b'[{"data":"\xc3"}, {"data":"\xc3\xa9"}]', b'[{"data":"\xff"}, 1}', b'[{"data":1}, "\xed\xa0\x80\xff", 2}', b'[{"data":"a\x00b"}]', b'[{"data":"\\x"}]', b'[{"data" 1}]',
+    b'[{"data":"\xc3"}, {"data":"\xc3\xa9"}]', b'[{"data":"\xff"}, 1}',
+    b'[{"data":1}, "\xed\xa0\x80\xff", 2}', b'[{"data":"a\x00b"}]', b'[{"data":"\\x"}]', b'[{"data" 1}]',
     b'[{"data":[1}}]', b'[{"data":1,}]', b'[{"data":"\\"},{"\\\\":"]"}]', b'[{"data":"},{"}, {"a": "],["}]',
     b'[{"data":1}\n,\n{"annotations":[]}\n]', b'[\t{"data":1}\t]', b'[{"data":1}\x0c]',
 ]

@@ -225,13 +225,14 @@ def _skipped_tasks(path: Path, buf: bytes, pos: int, index: int) -> _Round:
     buffer's start (the same separators, the same closing bracket, checked first).
     """
     view = memoryview(buf)
+    scanned = buf.translate(_SCAN_BYTES)  # digits are byte 2: runs of 19 send a task to the standard library
     while True:
         end = _value_end(view, pos)
         if end is None or buf[end] not in _TASK_ENDS:
             return pos, index, None
         raw = view[pos:end]
         try:
-            task, lone_surrogate = _decode(raw, _LONG_DIGITS in buf[pos:end].translate(_SCAN_BYTES))
+            task, lone_surrogate = _decode(raw, scanned.find(_LONG_DIGITS, pos, end) != -1)
         except (ValueError, RecursionError):
             return pos, index, None
         if _from_json_min(index, task):
