@@ -139,9 +139,9 @@ def _reject_constant(name: str) -> None:
 def read_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[Any]:
     """Stream the tasks of a Label Studio full-JSON export; errors are one-line ClaimsetErrors.
 
-    The top-level array is split into items by a vectorised scan of each chunk read (see
-    :func:`_item_bounds`), and each item is decoded on its own with orjson; memory holds one chunk
-    plus the item being decoded, however long the export.
+    msgspec finds where each item of the top-level array ends (the vectorised scan of
+    :func:`_item_bounds` where it cannot tell), and each item is decoded on its own with orjson;
+    memory holds one chunk plus the item being decoded, however long the export.
     """
     for task, _ in scan_tasks(path, on_read):
         yield task
@@ -225,13 +225,14 @@ def _skipped_tasks(path: Path, buf: bytes, pos: int, index: int) -> _Round:
     buffer's start (the same separators, the same closing bracket, checked first).
     """
     view = memoryview(buf)
-    scanned = buf.translate(_SCAN_BYTES)  # digits are byte 2: runs of 19 send a task to the standard library
+    scanned = b""  # buf translated by _SCAN_BYTES once a task ends in it: digits are byte 2
     while True:
         end = _value_end(view, pos)
         if end is None or buf[end] not in _TASK_ENDS:
             return pos, index, None
         raw = view[pos:end]
-        try:
+        scanned = scanned or buf.translate(_SCAN_BYTES)
+        try:  # a run of 19 digits sends the task to the standard library, as in the byte scan
             task, lone_surrogate = _decode(raw, scanned.find(_LONG_DIGITS, pos, end) != -1)
         except (ValueError, RecursionError):
             return pos, index, None
