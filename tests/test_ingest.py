@@ -303,14 +303,14 @@ def test_large_export_streams_in_row_groups(tmp_path: Path, monkeypatch: pytest.
             handle.write(("," if i else "") + json.dumps(task(i, TEXT, [annotation(i, result)], doc_id=f"d{i}")))
         handle.write("]")
     seen: list[int] = []
-    original = ingest.raw_tasks
+    original = ingest.read_export
 
-    def spy(path: Path, on_read: Any = None) -> Any:
-        for item in original(path, on_read):
-            seen.append(json.loads(bytes(item.raw))["id"])
+    def spy(path: Path, on_read: Any = None, typed: Any = None) -> Any:
+        for item in original(path, on_read, typed):
+            seen.append(item.value.id if item.typed else item.value["id"])
             yield item
 
-    monkeypatch.setattr(ingest, "raw_tasks", spy)
+    monkeypatch.setattr(ingest, "read_export", spy)
     summary = import_exports([export], tmp_path / "out")
     assert summary.reconciles and summary.regions.written == 2 * n_tasks
     assert seen == list(range(n_tasks))

@@ -221,8 +221,8 @@ def test_a_task_the_fast_path_decodes_is_one_the_general_path_reads(raw: bytes) 
     fast = None if long_numbers else typed.decode(decoder, memoryview(raw))  # as the importer gates it
     if fast is None:
         return
-    item = reader.RawTask(memoryview(raw), 0, long_numbers, 1)
-    task, lone_surrogate = reader.decode_task(item, Path("x.json"))  # must not raise
+    read = reader.decode_task(memoryview(raw), 0, 1, long_numbers, Path("x.json"))  # must not raise
+    task, lone_surrogate = read.value, read.lone_surrogate
     assert not lone_surrogate
     assert task["data"]["text"] == fast.data.text
     assert [annotation["id"] for annotation in task.get("annotations") or []] == [a.id for a in fast.annotations or []]

@@ -11,6 +11,7 @@ with a stable reason code (:class:`claimset.codes.RejectReason`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import hashlib
 import json
@@ -29,7 +30,7 @@ from claimset.codes import RejectReason
 from claimset.convert import KINDS, ResultConverter, SchemeIndex, item_kind, region_key
 from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
-from claimset.reader import RawTask, decode_task, has_lone_surrogate, raw_tasks, reread_task
+from claimset.reader import ReadTask, TypedDecoder, decode_task, has_lone_surrogate, read_export, reread_task
 from claimset.scheme import Scheme, default_scheme
 from claimset.seeds import Document, sha256_text
 from claimset.sink import DocumentStore, RowBuffer, drop_rows
@@ -193,7 +194,8 @@ class _Importer:
         self.source = ""
         self.index = SchemeIndex.of(scheme)
         self.clean = typed.CleanConverter(self.index)
-        self.decoder = typed.decoder_for(scheme.text_name)
+        decoder = typed.decoder_for(scheme.text_name)
+        self.typed: TypedDecoder | None = None if decoder is None else functools.partial(typed.decode, decoder)
         self.paths: list[Path] = []
         self.where = (0, 0, 0)  # the current task: its export's number, its file offset and length
 
@@ -271,24 +273,17 @@ class _Importer:
             self._add_annotation(annotation, task_id, document, text, position, lone_surrogate)
 
     # -- the fast path (claimset.typed) -------------------------------------------------------------
-    def add_raw_task(self, item: RawTask, path: Path) -> None:
+    def add_read_task(self, item: ReadTask, path: Path) -> None:
         """Import one task of the export at ``path``: by the fast path if it is clean, else by :meth:`add_task`."""
         self.where = (len(self.paths) - 1, item.offset, len(item.raw))
-        task = self._typed(item)
-        if task is None or not self._add_typed_task(task, item, path):
-            self.add_task(*decode_task(item, path))
+        if not item.typed:
+            self.add_task(item.value, item.lone_surrogate)
+        elif not self._add_typed_task(item, path):
+            self.add_task(decode_task(item.raw, item.offset, item.number, False, path).value)
 
-    def _typed(self, item: RawTask) -> Any:
-        """The task as :mod:`claimset.typed` structs, or None when it does not fit them or the fast path is off.
-
-        Not with long numbers, which msgspec reads otherwise than the general path (see reader._decode).
-        """
-        if self.decoder is None or item.long_numbers:
-            return None
-        return typed.decode(self.decoder, item.raw)
-
-    def _add_typed_task(self, task: Any, item: RawTask, path: Path) -> bool:
+    def _add_typed_task(self, item: ReadTask, path: Path) -> bool:
         """:meth:`add_task` for a typed task; False, having done nothing, when the task is not clean."""
+        task = item.value
         data = task.data
         text, task_id, published = data.text, task.id, data.published
         if (task.completions is not None or not text or (task_id is not None and task_id not in INT64)
@@ -306,7 +301,7 @@ class _Importer:
             if same_text and self._add_clean_annotation(annotation, position, task_id, document.doc_id, text):
                 continue
             if general is None:
-                general = _annotations(decode_task(item, path)[0])
+                general = _annotations(decode_task(item.raw, item.offset, item.number, False, path).value)
             self._add_annotation(general[position], task_id, document, text, position)
         return True
 
@@ -598,8 +593,8 @@ def _import_tables(paths: list[Path], folder: Path, seeds: Sequence[Document], s
             importer.source = utf8_safe(path.name)
             importer.summary.sources.append(importer.source)
             importer.paths.append(path)
-            for item in raw_tasks(path, on_read):
-                importer.add_raw_task(item, path)
+            for item in read_export(path, on_read, importer.typed):
+                importer.add_read_task(item, path)
         importer.finish(folder)
         (folder / "documents.texts").unlink()
         check_written(importer.summary)  # before the swap: nothing written from regions read is an error

@@ -1,9 +1,11 @@
 """Reading Label Studio full-JSON exports: the top-level list of tasks, streamed one task at a time.
 
-The list is split into tasks by a vectorised byte scan (numpy over each chunk read, the idea of
-simdjson's first stage) and each task is decoded on its own with ``orjson``, so memory holds one
-chunk plus the task being decoded however long the export. Every problem is a one-line
-:class:`~claimset.errors.ClaimsetError` naming the file and the task.
+Each task's end is found by msgspec, which skips one JSON value in C without building objects,
+and each task is decoded on its own with ``orjson``, so memory holds one chunk plus the task being
+decoded however long the export. Where msgspec cannot tell where a task ends (the end of the
+buffer, anything it refuses), the rest of the buffer is split by the exact vectorised byte scan
+(numpy, the idea of simdjson's first stage), so tasks, values and errors are those of the scan alone.
+Every problem is a one-line :class:`~claimset.errors.ClaimsetError` naming the file and the task.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -34,6 +37,28 @@ _SCAN_BYTES = bytes(1 if code in b"{}[]," else 2 if code in b"0123456789" else 3
 _LONG_DIGITS = b"\x02" * 19
 _NOT_DIGIT = re.compile(b"[^\x02]")
 _WHITESPACE = b" \t\r\n"
+# msgspec reads one JSON value (as raw bytes, nothing built) and names the first byte after it, plus one
+_SKIP_VALUE = msgspec.json.Decoder(msgspec.Raw)
+_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
+_TASK_ENDS = b",]"  # what may follow a task in the list
+SKIP_WITH_MSGSPEC = True  # False: split every buffer with the byte scan alone (tests compare the two)
+
+
+class ReadTask(NamedTuple):
+    """One task of an export, decoded, with where it came from."""
+
+    value: Any  # the decoded task: Python objects, or the typed decoder's structs when ``typed``
+    typed: bool  # decoded by the typed decoder given to read_export
+    lone_surrogate: bool  # it holds a lone surrogate (see has_lone_surrogate); never when typed
+    raw: memoryview  # its bytes (white space around it included); valid until the next task is read
+    offset: int  # the file offset of raw[0]
+    number: int  # its position in the list, from 0
+
+
+# Decodes a task's bytes into typed structs, or returns None: see read_export.
+TypedDecoder = Callable[[memoryview], Any]
+# what a round over one buffer hands back: where the next task starts, its index, and the closing bracket if seen
+_Round = Generator[ReadTask, None, tuple[int, int, int | None]]
 
 
 def _item_bounds(buf: bytes, start: int) -> tuple[list[int], int | None, list[int]]:
@@ -128,57 +153,12 @@ def _reject_constant(name: str) -> None:
 def read_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[Any]:
     """Stream the tasks of a Label Studio full-JSON export; errors are one-line ClaimsetErrors.
 
-    The top-level array is split into items by a vectorised scan of each chunk read (see
-    :func:`_item_bounds`), and each item is decoded on its own with orjson; memory holds one chunk
-    plus the item being decoded, however long the export.
+    msgspec finds where each item of the top-level array ends (the vectorised scan of
+    :func:`_item_bounds` where it cannot tell), and each item is decoded on its own with orjson;
+    memory holds one chunk plus the item being decoded, however long the export.
     """
     for task, _ in scan_tasks(path, on_read):
         yield task
-
-
-class RawTask(NamedTuple):
-    """One item of an export's top-level array, not yet decoded."""
-
-    raw: memoryview  # its bytes (white space around it included); valid until the next item is read
-    offset: int  # the file offset of raw[0]
-    long_numbers: bool  # it holds a run of 19 or more digits (see _decode)
-    number: int  # its position in the array, from 0
-
-
-def decode_task(item: RawTask, path: Path) -> tuple[Any, bool]:
-    """The task ``item`` holds and whether it holds a lone surrogate; a one-line ClaimsetError if it is not JSON,
-    or if the first task is not a full-JSON export's."""
-    try:
-        task, lone_surrogate = _decode(item.raw, item.long_numbers)
-    except (ValueError, RecursionError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
-        raise ClaimsetError(f"{path}: invalid JSON in task {item.number}: {message}") from exc
-    if item.number == 0 and isinstance(task, dict) and "data" not in task and "annotations" not in task:
-        raise ClaimsetError(
-            f"{path}: task 0 has no 'data' or 'annotations': not a Label Studio full JSON export "
-            "(JSON-MIN? export with the JSON format)"
-        )
-    return task, lone_surrogate
-
-
-def reread_task(path: Path, offset: int, length: int) -> Any:
-    """The task of ``path`` that :func:`raw_tasks` gave at ``offset`` with ``length`` bytes, decoded again.
-
-    A one-line ClaimsetError when the bytes there no longer hold a task (the file changed since).
-    """
-    changed = f"{path}: the file changed while it was being imported (the task at byte {offset})"
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            raw = handle.read(length)
-    except OSError as exc:
-        raise ClaimsetError(f"{path}: cannot read the export again: {exc.strerror}") from exc
-    if len(raw) != length:
-        raise ClaimsetError(changed)
-    try:
-        return _decode(raw, bool(_long_digit_runs(raw.translate(_SCAN_BYTES), 0)))[0]
-    except (ValueError, RecursionError) as exc:
-        raise ClaimsetError(changed) from exc
 
 
 def _first_byte(handle: BinaryIO, path: Path) -> int:
@@ -198,15 +178,18 @@ def _first_byte(handle: BinaryIO, path: Path) -> int:
 
 def scan_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[tuple[Any, bool]]:
     """:func:`read_tasks`, with each task whether it holds a lone surrogate (see :func:`has_lone_surrogate`)."""
-    for item in raw_tasks(path, on_read):
-        yield decode_task(item, path)
+    for task in read_export(path, on_read):
+        yield task.value, task.lone_surrogate
 
 
-def raw_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Iterator[RawTask]:
-    """The items of the export's top-level array as bytes (:class:`RawTask`), for :func:`decode_task`.
+def read_export(path: Path, on_read: Callable[[int], None] | None = None,
+                typed: TypedDecoder | None = None) -> Iterator[ReadTask]:
+    """The tasks of an export with their bytes and offsets (:class:`ReadTask`); errors as :func:`read_tasks`.
 
-    Errors in the array's structure (not a list, truncated, data after its end) are one-line
-    ClaimsetErrors; an item's own JSON is checked when it is decoded.
+    ``typed``, if given, is tried first on each task without a run of 19 or more digits; it must
+    return None for any task it does not decode, and decode only tasks the general decoder reads
+    too (``tests/test_typed.py`` checks :func:`claimset.typed.decode`), so that the tasks the
+    general decoder refuses, and so the errors, are the same with it or without it.
     """
     try:
         handle = path.open("rb")
@@ -226,44 +209,34 @@ def raw_tasks(path: Path, on_read: Callable[[int], None] | None = None) -> Itera
             raise ClaimsetError(f"{path}: not a Label Studio JSON export: expected a list of tasks, found an object")
         if buf[:1] != b"[":
             raise ClaimsetError(f"{path}: not JSON (a CSV or other export?); expected a Label Studio JSON export")
-        yield from _scan(handle, path, buf, start, on_read)
+        yield from _scan(handle, path, buf, start, on_read, typed)
 
 
-def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int,
-          on_read: Callable[[int], None] | None) -> Iterator[RawTask]:
-    """The items of the list that opens at ``buf[0]``; ``base`` is the file offset of ``buf``."""
+def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int, on_read: Callable[[int], None] | None,
+          typed: TypedDecoder | None) -> Iterator[ReadTask]:
+    """The items of the list that opens at ``buf[0]``; ``base`` is the file offset of ``buf``.
+
+    Each buffer is read as far as msgspec finds tasks followed by ',' (:func:`_skipped_tasks`); the
+    rest of it by the byte scan (:func:`_scanned_tasks`), which reads exactly what the scan alone would
+    have read, so the buffers, and with them the errors and the progress reported, are the same.
+    """
     pos = 1
     index = 0
-    read_size = READ_CHUNK
     eof = len(buf) < READ_CHUNK
     while True:
-        separators, close, long_starts = _item_bounds(buf, pos)
-        if close is not None and buf[close] != ord("]"):
-            raise ClaimsetError(f"{path}: invalid JSON: '{chr(buf[close])}' at byte {base + close} closes the "
-                                "list of tasks; expected ']'")
-        ends = [*separators, close] if close is not None else separators
-        view = memoryview(buf)
-        for end in ends:
-            raw = view[pos:end]
-            if end == close and index == 0 and not bytes(raw).strip(_WHITESPACE):
-                break  # an empty export: []
-            long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
-            yield RawTask(raw, base + pos, long_numbers, index)
-            index += 1
-            pos = end + 1
-        del view
+        round_start = pos
+        close = None
+        if SKIP_WITH_MSGSPEC:
+            pos, index, close = yield from _skipped_tasks(buf, base, pos, index, typed)
+        if close is None:
+            pos, index, close = yield from _scanned_tasks(path, buf, base, pos, index, typed)
         if close is not None:
-            tail = b"" if eof else handle.read()
-            if on_read is not None and tail:
-                on_read(len(tail))
-            rest = buf[close + 1 :] + tail
-            if rest.strip(_WHITESPACE):
-                raise ClaimsetError(f"{path}: invalid JSON: data after the end of the list of tasks")
+            _check_after_list(handle, path, buf[close + 1 :], eof, on_read)
             return
         if eof:
             raise ClaimsetError(f"{path}: truncated or invalid JSON: the file ends inside task {index}")
         # an item longer than what is buffered doubles the read, so rescans stay linear overall
-        read_size = READ_CHUNK if ends else max(READ_CHUNK, 2 * (len(buf) - pos))
+        read_size = READ_CHUNK if pos > round_start else max(READ_CHUNK, 2 * (len(buf) - pos))
         chunk = handle.read(read_size)
         if on_read is not None:
             on_read(len(chunk))
@@ -271,3 +244,146 @@ def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int,
         base += pos
         buf = buf[pos:] + chunk
         pos = 0
+
+
+def _skipped_tasks(buf: bytes, base: int, pos: int, index: int, typed: TypedDecoder | None) -> _Round:
+    """The tasks from ``buf[pos]`` on whose ends msgspec finds, each followed by ',' or by the list's ']'.
+
+    Stops, handing back where, at the first task it cannot end for sure (the buffer ends inside it,
+    msgspec or the decoder refuses it, or something other than ',' or ']' follows it) or that is an
+    error: the byte scan takes the rest of the buffer from there and gives the scan's task, or error,
+    for it. The tasks before are valid JSON, so the scan from there finds what it finds from the
+    buffer's start (the same separators, the same closing bracket, checked first).
+    """
+    view = memoryview(buf)
+    scanned = b""  # buf translated by _SCAN_BYTES once a task ends in it: digits are byte 2
+    while True:
+        end = _value_end(view, pos)
+        if end is None or buf[end] not in _TASK_ENDS:
+            return pos, index, None
+        raw = view[pos:end]
+        scanned = scanned or buf.translate(_SCAN_BYTES)
+        # a run of 19 digits sends the task to the standard library, as in the byte scan
+        long_numbers = scanned.find(_LONG_DIGITS, pos, end) != -1
+        task = None if typed is None or long_numbers else typed(raw)
+        if task is not None:
+            yield ReadTask(task, True, False, raw, base + pos, index)
+        else:
+            try:
+                task, lone_surrogate = _decode(raw, long_numbers)
+            except (ValueError, RecursionError):
+                return pos, index, None
+            if _from_json_min(index, task):
+                return pos, index, None  # the scan raises, after checking the list's closing bracket as ever
+            yield ReadTask(task, False, lone_surrogate, raw, base + pos, index)
+        index += 1
+        pos = end + 1
+        if buf[end] == ord("]"):
+            return pos, index, end
+
+
+def _value_end(view: memoryview, pos: int) -> int | None:
+    """Where the first byte other than white space after the JSON value at ``view[pos:]`` is, per msgspec.
+
+    None when msgspec cannot say: the value, or what follows it, is not in ``view`` yet, or msgspec
+    refuses the value (its other messages do not say where the value ends, and some are wrong about
+    complete values: a lone surrogate escape is "truncated").
+    """
+    try:
+        _SKIP_VALUE.decode(view[pos:])
+    except msgspec.DecodeError as exc:
+        trailing = _TRAILING.search(str(exc))
+        return pos + int(trailing.group(1)) - 1 if trailing else None
+    except RecursionError:
+        return None
+    return None
+
+
+def _scanned_tasks(path: Path, buf: bytes, base: int, pos: int, index: int, typed: TypedDecoder | None) -> _Round:
+    """The tasks from ``buf[pos]`` on that the byte scan finds complete in ``buf`` (see :func:`_item_bounds`)."""
+    separators, close, long_starts = _bounds_after(buf, pos)
+    if close is not None and buf[close] != ord("]"):
+        raise ClaimsetError(f"{path}: invalid JSON: '{chr(buf[close])}' at byte {base + close} closes the "
+                            "list of tasks; expected ']'")
+    ends = [*separators, close] if close is not None else separators
+    view = memoryview(buf)
+    for end in ends:
+        raw = view[pos:end]
+        if end == close and index == 0 and not bytes(raw).strip(_WHITESPACE):
+            break  # an empty export: []
+        long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
+        task = None if typed is None or long_numbers else typed(raw)
+        if task is not None:
+            yield ReadTask(task, True, False, raw, base + pos, index)
+        else:
+            yield decode_task(raw, base + pos, index, long_numbers, path)
+        index += 1
+        pos = end + 1
+    return pos, index, close
+
+
+def _bounds_after(buf: bytes, pos: int) -> tuple[list[int], int | None, list[int]]:
+    """:func:`_item_bounds` of ``buf`` from ``pos``, scanning only ``buf[pos:]`` (it translates all of its ``buf``)."""
+    if pos == 0:
+        return _item_bounds(buf, 0)
+    separators, close, long_starts = _item_bounds(buf[pos:], 0)
+    return ([at + pos for at in separators], None if close is None else close + pos,
+            [at + pos for at in long_starts])
+
+
+def _from_json_min(index: int, task: Any) -> bool:
+    """Whether this is a first task with neither 'data' nor 'annotations': a JSON-MIN export's."""
+    return index == 0 and isinstance(task, dict) and "data" not in task and "annotations" not in task
+
+
+def _check_first_task(path: Path, index: int, task: Any) -> None:
+    """A JSON-MIN export is refused (see :func:`_from_json_min`)."""
+    if _from_json_min(index, task):
+        raise ClaimsetError(
+            f"{path}: task 0 has no 'data' or 'annotations': not a Label Studio full JSON export "
+            "(JSON-MIN? export with the JSON format)"
+        )
+
+
+def _check_after_list(handle: BinaryIO, path: Path, rest: bytes, eof: bool,
+                      on_read: Callable[[int], None] | None) -> None:
+    """Only white space may follow the list's closing bracket: ``rest`` of the buffer and what is left to read."""
+    tail = b"" if eof else handle.read()
+    if on_read is not None and tail:
+        on_read(len(tail))
+    if (rest + tail).strip(_WHITESPACE):
+        raise ClaimsetError(f"{path}: invalid JSON: data after the end of the list of tasks")
+
+
+def decode_task(raw: memoryview, offset: int, number: int, long_numbers: bool, path: Path) -> ReadTask:
+    """Task ``number`` of the export at ``path``, from its bytes ``raw`` at ``offset``, by the general decoder.
+
+    A one-line ClaimsetError if it is not JSON, or if it is the first task and not a full-JSON export's.
+    """
+    try:
+        task, lone_surrogate = _decode(raw, long_numbers)
+    except (ValueError, RecursionError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
+        raise ClaimsetError(f"{path}: invalid JSON in task {number}: {message}") from exc
+    _check_first_task(path, number, task)
+    return ReadTask(task, False, lone_surrogate, raw, offset, number)
+
+
+def reread_task(path: Path, offset: int, length: int) -> Any:
+    """The task of ``path`` that :func:`read_export` gave at ``offset`` with ``length`` bytes, decoded again.
+
+    A one-line ClaimsetError when the bytes there no longer hold a task (the file changed since).
+    """
+    changed = f"{path}: the file changed while it was being imported (the task at byte {offset})"
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            raw = handle.read(length)
+    except OSError as exc:
+        raise ClaimsetError(f"{path}: cannot read the export again: {exc.strerror}") from exc
+    if len(raw) != length:
+        raise ClaimsetError(changed)
+    try:
+        return _decode(raw, raw.translate(_SCAN_BYTES).find(_LONG_DIGITS) != -1)[0]
+    except (ValueError, RecursionError) as exc:
+        raise ClaimsetError(changed) from exc
