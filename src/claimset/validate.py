@@ -646,7 +646,7 @@ class _Partition:
         columns = self.SPAN_COLUMNS if name == "spans" else self.RELATION_COLUMNS
         table = pa.table({"row": rows, **{column: batch.column(column) for column in columns}})
         if name == "spans":
-            self.spools[name].write(table, self.layout.of_owners(batch.split(SpanColumns.span_id)[0]))
+            self.spools[name].write(table, self.layout.of_keys(batch.column(SpanColumns.span_id)))
             return
         heads = self.layout.of_owners(batch.split(RelationColumns.head_span_id)[0])
         tails = self.layout.of_owners(batch.split(RelationColumns.tail_span_id)[0])
@@ -1277,10 +1277,10 @@ class _SpanIds(_Check):
     codes = (CrossCheck.SPAN_ID_MISMATCH,)
 
     def batch(self, table: str, batch: _Batch) -> None:
-        # span_id(annotation_id, region_id) is the annotation's id, ":", the region
-        owner, region = batch.split(SpanColumns.span_id)
-        same = pc.and_kleene(pc.equal(owner, pc.cast(batch.column(SpanColumns.annotation_id), pa.string())),
-                             pc.equal(region, batch.column(SpanColumns.region_id)))
+        # span_id(annotation_id, region_id) is the annotation's id, ":", the region (an id has no ":", so this
+        # is: the text before the span_id's first ":" is the id, and the text after it the region)
+        same = pc.equal(batch.column(SpanColumns.span_id), pc.binary_join_element_wise(
+            pc.cast(batch.column(SpanColumns.annotation_id), pa.string()), batch.column(SpanColumns.region_id), ":"))
         complete = np.logical_and.reduce([batch.mask(pc.is_valid(batch.column(name))) for name in (
             SpanColumns.span_id, SpanColumns.annotation_id, SpanColumns.region_id)])  # a null is pandera's to report
         wrong = complete & ~batch.mask(same)
