@@ -11,8 +11,9 @@ Memory stays bounded whatever the size of the dataset; the work is done in two p
    annotator pass) is read whole. A :class:`_TableCheck` per table file compares the file's Arrow
    column types with the declared ones (before any cast: coercion would turn 65.5 into 65 and "no"
    into True) and validates each batch against the table's pandera model. pandera runs on a batch
-   only when a fast, conservative pre-check built from the same model (:class:`_Precheck`) cannot
-   pass it: the model stays the contract, and a flawed table gets pandera's own failures. Each batch
+   (and is imported) only when a fast, conservative pre-check built from the same model
+   (:class:`_Precheck`, reading :data:`claimset.models.RULES`) cannot pass it: the model stays the
+   contract, and a flawed table gets pandera's own failures. Each batch
    then goes to the cross-table checks reading its table (:meth:`_Check.batch`), and the spans and
    relations to a work directory, split into buckets of whole documents (:mod:`claimset.partition`).
 2. Bucket by bucket, what needs every span or relation at once: the uniqueness of ``span_id`` and
@@ -914,7 +915,8 @@ def _validate_frame(name: str, batch: _Batch, schema: Any, failures: _Failures,
 
 
 class _Precheck:
-    """A fast stand-in for a table's pandera model, built from it: a batch it passes, the model passes.
+    """A fast stand-in for a table's pandera model, built from its rules (:data:`claimset.models.RULES`, the model
+    as data; pandera is not imported): a batch it passes, the model passes.
 
     It passes a batch whose columns are exactly the declared ones with exactly the declared types,
     with no null where the model allows none, and whose values pass the model's checks, computed with
