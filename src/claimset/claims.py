@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.models import AnnotationColumns, DocumentColumns, RelationColumns, SpanColumns
 from claimset.partition import Layout
 from claimset.scheme import CUE_RELATION, SPEAKER_RELATION, Scheme
 
@@ -54,11 +54,11 @@ CLAIMS = pa.schema(
 _MENTION_COLUMNS = ("span_id", "start", "end", "text", "entity")
 # The columns the derivation reads, table by table (what a reader needs to load, and no more).
 INPUTS: dict[str, tuple[str, ...]] = {
-    "documents": (DocumentsModel.doc_id, DocumentsModel.published),
-    "annotations": (AnnotationsModel.annotation_id, AnnotationsModel.annotator, AnnotationsModel.status),
-    "spans": (SpansModel.span_id, SpansModel.annotation_id, SpansModel.doc_id, SpansModel.label, SpansModel.start,
-              SpansModel.end, SpansModel.text, SpansModel.quote_type, SpansModel.entity),
-    "relations": (RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type),
+    "documents": (DocumentColumns.doc_id, DocumentColumns.published),
+    "annotations": (AnnotationColumns.annotation_id, AnnotationColumns.annotator, AnnotationColumns.status),
+    "spans": (SpanColumns.span_id, SpanColumns.annotation_id, SpanColumns.doc_id, SpanColumns.label, SpanColumns.start,
+              SpanColumns.end, SpanColumns.text, SpanColumns.quote_type, SpanColumns.entity),
+    "relations": (RelationColumns.head_span_id, RelationColumns.tail_span_id, RelationColumns.type),
 }
 
 
@@ -80,16 +80,16 @@ def derive_claims(documents: pa.Table, annotations: pa.Table, spans: pa.Table, r
 
 def submitted_annotations(annotations: pa.Table) -> pa.Table:
     """annotation_id and annotator of the submitted annotations."""
-    return annotations.filter(pc.equal(annotations[AnnotationsModel.status], "submitted")).select(
-        [AnnotationsModel.annotation_id, AnnotationsModel.annotator])
+    return annotations.filter(pc.equal(annotations[AnnotationColumns.status], "submitted")).select(
+        [AnnotationColumns.annotation_id, AnnotationColumns.annotator])
 
 
 def mentions_of(spans: pa.Table, submitted: pa.Table) -> pa.Table:
     """The spans of the submitted annotations, with the columns the claims table takes from them."""
-    mentions = spans.select([SpansModel.span_id, SpansModel.annotation_id, SpansModel.doc_id, SpansModel.label,
-                             SpansModel.start, SpansModel.end, SpansModel.text, SpansModel.quote_type,
-                             SpansModel.entity])
-    return mentions.filter(pc.is_in(mentions[SpansModel.annotation_id], submitted[AnnotationsModel.annotation_id]))
+    mentions = spans.select([SpanColumns.span_id, SpanColumns.annotation_id, SpanColumns.doc_id, SpanColumns.label,
+                             SpanColumns.start, SpanColumns.end, SpanColumns.text, SpanColumns.quote_type,
+                             SpanColumns.entity])
+    return mentions.filter(pc.is_in(mentions[SpanColumns.annotation_id], submitted[AnnotationColumns.annotation_id]))
 
 
 def claims_of(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,
@@ -102,10 +102,10 @@ def claims_of(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, docu
     (:func:`_claims_by_lookup`); else by Arrow joins (:func:`_claims_by_join`), which repeat a row per
     match. ``lookups`` says whether the ids are unique (:func:`unique`), if the caller knows.
     """
-    documents = documents.select([DocumentsModel.doc_id, DocumentsModel.published])
+    documents = documents.select([DocumentColumns.doc_id, DocumentColumns.published])
     if lookups is None:
-        lookups = unique(mentions[SpansModel.span_id], submitted[AnnotationsModel.annotation_id],
-                         documents[DocumentsModel.doc_id])
+        lookups = unique(mentions[SpanColumns.span_id], submitted[AnnotationColumns.annotation_id],
+                         documents[DocumentColumns.doc_id])
     derive = _claims_by_lookup if lookups else _claims_by_join
     return derive(mentions, relations, submitted, documents, scheme).sort_by(SORT_KEYS)
 
@@ -118,10 +118,10 @@ def unique(*columns: pa.ChunkedArray | pa.Array) -> bool:
 def _claims_by_join(mentions: pa.Table, relations: pa.Table, submitted: pa.Table, documents: pa.Table,
                     scheme: Scheme) -> pa.Table:
     """The claims' rows, unsorted, by Arrow joins, :data:`CLAIMS_PER_STEP` claims at a time."""
-    claims = mentions.filter(pc.equal(mentions[SpansModel.label], scheme.claim_label)).drop_columns(
-        [SpansModel.label]).rename_columns({SpansModel.span_id: "claim_id"})
-    claims = claims.join(submitted, AnnotationsModel.annotation_id)
-    claims = claims.join(documents, SpansModel.doc_id)
+    claims = mentions.filter(pc.equal(mentions[SpanColumns.label], scheme.claim_label)).drop_columns(
+        [SpanColumns.label]).rename_columns({SpanColumns.span_id: "claim_id"})
+    claims = claims.join(submitted, AnnotationColumns.annotation_id)
+    claims = claims.join(documents, SpanColumns.doc_id)
     steps = [_with_roles(claims.slice(start, CLAIMS_PER_STEP), mentions, relations, scheme)
              for start in range(0, claims.num_rows, CLAIMS_PER_STEP)]
     return pa.concat_tables(steps) if steps else CLAIMS.empty_table()
@@ -129,11 +129,11 @@ def _claims_by_join(mentions: pa.Table, relations: pa.Table, submitted: pa.Table
 
 def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, scheme: Scheme) -> pa.Table:
     """These claims with their speaker, cue and targets: the claims table's rows, in no particular order."""
-    relations = relations.filter(pc.is_in(relations[RelationsModel.head_span_id], claims["claim_id"])).select(
-        [RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type])
-    ends = mentions.filter(pc.is_in(mentions[SpansModel.span_id], relations[RelationsModel.tail_span_id]))
-    tails = relations.join(ends.select(list(_MENTION_COLUMNS)), RelationsModel.tail_span_id, SpansModel.span_id,
-                           join_type="inner").rename_columns({RelationsModel.tail_span_id: SpansModel.span_id})
+    relations = relations.filter(pc.is_in(relations[RelationColumns.head_span_id], claims["claim_id"])).select(
+        [RelationColumns.head_span_id, RelationColumns.tail_span_id, RelationColumns.type])
+    ends = mentions.filter(pc.is_in(mentions[SpanColumns.span_id], relations[RelationColumns.tail_span_id]))
+    tails = relations.join(ends.select(list(_MENTION_COLUMNS)), RelationColumns.tail_span_id, SpanColumns.span_id,
+                           join_type="inner").rename_columns({RelationColumns.tail_span_id: SpanColumns.span_id})
     for role, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
         claims = claims.join(_first_tail(tails, relation, role), "claim_id", join_type="left outer")
     targeted, target_lists = _targets(tails, scheme.stances)  # Arrow joins carry no list columns: join a row number
@@ -145,13 +145,13 @@ def _with_roles(claims: pa.Table, mentions: pa.Table, relations: pa.Table, schem
 
 def _first_tail(tails: pa.Table, relation: str, role: str) -> pa.Table:
     """claim_id -> the ``relation`` tail with the smallest (start, end, span_id), columns prefixed by ``role``."""
-    found = tails.filter(pc.equal(tails[RelationsModel.type], relation)).sort_by(
-        [(RelationsModel.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
+    found = tails.filter(pc.equal(tails[RelationColumns.type], relation)).sort_by(
+        [(RelationColumns.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
          ("span_id", "ascending")])
     whole_row = pc.ScalarAggregateOptions(skip_nulls=False)  # "first" skips nulls by default: columns would mix rows
-    firsts = found.group_by(RelationsModel.head_span_id, use_threads=False).aggregate(
+    firsts = found.group_by(RelationColumns.head_span_id, use_threads=False).aggregate(
         [(column, "first", whole_row) for column in _MENTION_COLUMNS])
-    names = {RelationsModel.head_span_id: "claim_id", **{f"{column}_first": f"{role}_{column}"
+    names = {RelationColumns.head_span_id: "claim_id", **{f"{column}_first": f"{role}_{column}"
                                                         for column in _MENTION_COLUMNS}}
     columns = ["claim_id", *(f"{role}_{column}" for column in _MENTION_COLUMNS if role == "speaker" or
                              column != "entity")]
@@ -161,11 +161,11 @@ def _first_tail(tails: pa.Table, relation: str, role: str) -> pa.Table:
 def _targets(tails: pa.Table, stances: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
     """Claim ids, and for each its list of targets (a struct per stance relation) by (start, end, stance, span_id),
     then one empty list more."""
-    found = tails.filter(pc.is_in(tails[RelationsModel.type], pa.array(stances))).sort_by(
-        [(RelationsModel.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
-         (RelationsModel.type, "ascending"), ("span_id", "ascending")])
-    heads = found[RelationsModel.head_span_id].combine_chunks()
-    structs = pc.make_struct(*(found[name].combine_chunks() for name in (*_MENTION_COLUMNS, RelationsModel.type)),
+    found = tails.filter(pc.is_in(tails[RelationColumns.type], pa.array(stances))).sort_by(
+        [(RelationColumns.head_span_id, "ascending"), ("start", "ascending"), ("end", "ascending"),
+         (RelationColumns.type, "ascending"), ("span_id", "ascending")])
+    heads = found[RelationColumns.head_span_id].combine_chunks()
+    structs = pc.make_struct(*(found[name].combine_chunks() for name in (*_MENTION_COLUMNS, RelationColumns.type)),
                              field_names=TARGET.names).cast(TARGET)
     # ``found`` is sorted by claim: each claim's targets are one run of rows, its list one slice of them
     changes = pc.not_equal(heads.slice(1), heads.slice(0, max(len(heads) - 1, 0))).to_numpy(zero_copy_only=False)
@@ -179,24 +179,24 @@ def _claims_by_lookup(mentions: pa.Table, relations: pa.Table, submitted: pa.Tab
                       scheme: Scheme) -> pa.Table:
     """The claims' rows, unsorted, where ids are unique: each relation's head and tail looked up by row number,
     the first tails and the target lists found by sorting row numbers (what :func:`_claims_by_join` gives)."""
-    is_claim = _flags(pc.equal(mentions[SpansModel.label], scheme.claim_label))
+    is_claim = _flags(pc.equal(mentions[SpanColumns.label], scheme.claim_label))
     claim_rows = np.flatnonzero(is_claim)
     claims = mentions.take(pa.array(claim_rows, pa.int64()))
-    claim_ids = claims[SpansModel.span_id].combine_chunks()
-    heads = _rows(pc.index_in(relations[RelationsModel.head_span_id], value_set=claim_ids, skip_nulls=True))
-    tails = _rows(pc.index_in(relations[RelationsModel.tail_span_id],
-                              value_set=mentions[SpansModel.span_id].combine_chunks(), skip_nulls=True))
-    kinds = relations[RelationsModel.type]
+    claim_ids = claims[SpanColumns.span_id].combine_chunks()
+    heads = _rows(pc.index_in(relations[RelationColumns.head_span_id], value_set=claim_ids, skip_nulls=True))
+    tails = _rows(pc.index_in(relations[RelationColumns.tail_span_id],
+                              value_set=mentions[SpanColumns.span_id].combine_chunks(), skip_nulls=True))
+    kinds = relations[RelationColumns.type]
     linked = (heads >= 0) & (tails >= 0)
     offsets = _mention_offsets(mentions)
     columns: dict[str, pa.ChunkedArray | pa.Array] = {
-        "claim_id": claim_ids, **{name: claims[name] for name in (SpansModel.doc_id, SpansModel.annotation_id,
-                                                                  SpansModel.start, SpansModel.end, SpansModel.text,
-                                                                  SpansModel.quote_type)}}
-    columns[AnnotationsModel.annotator] = _looked_up(claims[SpansModel.annotation_id], submitted,
-                                                     AnnotationsModel.annotation_id, AnnotationsModel.annotator)
-    columns[DocumentsModel.published] = _looked_up(claims[SpansModel.doc_id], documents, DocumentsModel.doc_id,
-                                                   DocumentsModel.published)
+        "claim_id": claim_ids, **{name: claims[name] for name in (SpanColumns.doc_id, SpanColumns.annotation_id,
+                                                                  SpanColumns.start, SpanColumns.end, SpanColumns.text,
+                                                                  SpanColumns.quote_type)}}
+    columns[AnnotationColumns.annotator] = _looked_up(claims[SpanColumns.annotation_id], submitted,
+                                                     AnnotationColumns.annotation_id, AnnotationColumns.annotator)
+    columns[DocumentColumns.published] = _looked_up(claims[SpanColumns.doc_id], documents, DocumentColumns.doc_id,
+                                                   DocumentColumns.published)
     for role, relation in (("speaker", SPEAKER_RELATION), ("cue", CUE_RELATION)):
         picked = np.flatnonzero(linked & _flags(pc.equal(kinds, relation)))  # by (start, end, span_id) within a claim
         ranked = _ordered(picked, heads, tails, [key[tails[picked]] for key in offsets], mentions)
@@ -232,7 +232,7 @@ def _target_lists(mentions: pa.Table, heads: npt.NDArray[np.int64], tails: npt.N
 def _mention_offsets(mentions: pa.Table) -> list[npt.NDArray[np.int64]]:
     """start and end of each mention as integer sort keys, in the order Arrow sorts them (a null last)."""
     keys = []
-    for name in (SpansModel.start, SpansModel.end):
+    for name in (SpanColumns.start, SpanColumns.end):
         values = mentions[name]
         keys += [np.asarray(_flags(pc.is_null(values)), dtype=np.int64),
                  np.asarray(pc.fill_null(values, 0).to_numpy(), dtype=np.int64)]
@@ -255,7 +255,7 @@ def _ordered(picked: npt.NDArray[np.int64], heads: npt.NDArray[np.int64], tails:
     if not tie.any():
         return ranked
     span_rank = np.empty(mentions.num_rows, dtype=np.int64)
-    span_rank[np.asarray(pc.sort_indices(mentions[SpansModel.span_id]))] = np.arange(mentions.num_rows)
+    span_rank[np.asarray(pc.sort_indices(mentions[SpanColumns.span_id]))] = np.arange(mentions.num_rows)
     ranked = picked[np.lexsort([span_rank[tails[picked]], *reversed(keys), heads[picked]])]
     return ranked
 
@@ -297,9 +297,9 @@ class BucketInputs:
 
     def __init__(self, layout: Layout, submitted: pa.Table, documents: pa.Table) -> None:
         self.layout = layout
-        self.submitted = self._by_bucket(submitted, layout.of_annotations(submitted[AnnotationsModel.annotation_id]))
-        self.documents = self._by_bucket(documents, layout.of_docs(documents[DocumentsModel.doc_id]))
-        ids = submitted[AnnotationsModel.annotation_id]
+        self.submitted = self._by_bucket(submitted, layout.of_annotations(submitted[AnnotationColumns.annotation_id]))
+        self.documents = self._by_bucket(documents, layout.of_docs(documents[DocumentColumns.doc_id]))
+        ids = submitted[AnnotationColumns.annotation_id]
         self.submitted_ids = np.unique(np.asarray(pc.drop_null(ids).to_numpy(), dtype=np.int64))
         self.null_submitted = ids.null_count > 0
 
@@ -311,7 +311,7 @@ class BucketInputs:
 
     def strays(self, number: int, spans: pa.Table) -> bool:
         """Does bucket ``number`` hold a span of a submitted annotation of another bucket?"""
-        ids = spans[SpansModel.annotation_id]
+        ids = spans[SpanColumns.annotation_id]
         if self.null_submitted and ids.null_count:
             return True
         values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)

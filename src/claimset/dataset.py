@@ -36,7 +36,7 @@ from claimset.claims import (
 )
 from claimset.claims import INPUTS as CLAIM_INPUTS
 from claimset.errors import ClaimsetError, ClaimsetWarning, MissingExtraError
-from claimset.models import AnnotationsModel, DocumentsModel, RelationsModel, SpansModel
+from claimset.models import AnnotationColumns, DocumentColumns, RelationColumns, SpanColumns
 from claimset.partition import Layout, Spool, work_directory
 from claimset.scheme import Scheme, default_scheme, load_scheme, scheme_from_text
 from claimset.seeds import Document
@@ -272,24 +272,24 @@ def write_claims(directory: Path, scheme: Scheme, path: Path | None = None) -> i
 
 def _write_claims_by_bucket(directory: Path, scheme: Scheme, path: Path) -> int:
     documents = _read_whole(directory, "documents", CLAIM_INPUTS["documents"])
-    annotations = _read_whole(directory, "annotations", (*CLAIM_INPUTS["annotations"], AnnotationsModel.doc_id))
+    annotations = _read_whole(directory, "annotations", (*CLAIM_INPUTS["annotations"], AnnotationColumns.doc_id))
     submitted = submitted_annotations(annotations)
-    if not unique(submitted[AnnotationsModel.annotation_id], documents[DocumentsModel.doc_id]):
+    if not unique(submitted[AnnotationColumns.annotation_id], documents[DocumentColumns.doc_id]):
         raise _NotInBuckets  # duplicated ids: the joins of the whole tables
     spans_file, relations_file = (pq.ParquetFile(table_path(directory, name), pre_buffer=False)
                                   for name in ("spans", "relations"))
-    layout = Layout.build(documents[DocumentsModel.doc_id], annotations[AnnotationsModel.annotation_id],
-                          annotations[AnnotationsModel.doc_id], spans_file.metadata.num_rows)
+    layout = Layout.build(documents[DocumentColumns.doc_id], annotations[AnnotationColumns.annotation_id],
+                          annotations[AnnotationColumns.doc_id], spans_file.metadata.num_rows)
     inputs = BucketInputs(layout, submitted, documents)
     del annotations, submitted, documents
     with work_directory(directory) as work:
         spans = Spool(work, "spans", layout.count, _schema("spans", CLAIM_INPUTS["spans"]))
         relations = Spool(work, "relations", layout.count, _schema("relations", CLAIM_INPUTS["relations"]))
         for batch in _batches(spans_file, "spans"):
-            spans.write(batch, layout.of_keys(batch[SpansModel.span_id]))
+            spans.write(batch, layout.of_keys(batch[SpanColumns.span_id]))
         for batch in _batches(relations_file, "relations"):
-            heads = layout.of_keys(batch[RelationsModel.head_span_id])
-            if (layout.of_keys(batch[RelationsModel.tail_span_id]) != heads).any():
+            heads = layout.of_keys(batch[RelationColumns.head_span_id])
+            if (layout.of_keys(batch[RelationColumns.tail_span_id]) != heads).any():
                 raise _NotInBuckets
             relations.write(batch, heads)
         spans.close()
@@ -297,7 +297,7 @@ def _write_claims_by_bucket(directory: Path, scheme: Scheme, path: Path) -> int:
         with ClaimsWriter(path) as writer:
             for number in range(layout.count):
                 bucket_spans = spans.read(number)
-                if inputs.strays(number, bucket_spans) or not unique(bucket_spans[SpansModel.span_id]):
+                if inputs.strays(number, bucket_spans) or not unique(bucket_spans[SpanColumns.span_id]):
                     raise _NotInBuckets  # spans of another bucket's annotations; repeated span ids
                 submitted, documents = inputs.submitted[number], inputs.documents[number]
                 claims = claims_of(mentions_of(bucket_spans, submitted), relations.read(number), submitted,

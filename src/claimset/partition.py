@@ -192,6 +192,14 @@ class Layout:
         if none. A name is the id of an annotation only if written as ``str()`` writes an integer."""
         if self.count == 1:
             return np.zeros(len(names), np.int32)
+        # many keys share an owner (an annotation's spans): each distinct name is looked up once
+        encoded = pc.dictionary_encode(names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names)
+        distinct = self._of_names(encoded.dictionary)
+        rows = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(), dtype=np.int64)
+        return np.append(distinct, 0).astype(np.int32)[rows]  # a null (-1: the 0 appended) names no annotation
+
+    def _of_names(self, names: pa.Array) -> Array:
+        """:meth:`of_owners`, name by name."""
         names = pc.fill_null(names, "")
         lengths = np.asarray(pc.binary_length(names).to_numpy(), dtype=np.int64)
         zero_led = np.asarray(pc.starts_with(names, "0").to_numpy(zero_copy_only=False), dtype=bool) & (lengths > 1)

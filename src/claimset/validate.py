@@ -11,8 +11,9 @@ Memory stays bounded whatever the size of the dataset; the work is done in two p
    annotator pass) is read whole. A :class:`_TableCheck` per table file compares the file's Arrow
    column types with the declared ones (before any cast: coercion would turn 65.5 into 65 and "no"
    into True) and validates each batch against the table's pandera model. pandera runs on a batch
-   only when a fast, conservative pre-check built from the same model (:class:`_Precheck`) cannot
-   pass it: the model stays the contract, and a flawed table gets pandera's own failures. Each batch
+   (and is imported) only when a fast, conservative pre-check built from the same model
+   (:class:`_Precheck`, reading :data:`claimset.models.RULES`) cannot pass it: the model stays the
+   contract, and a flawed table gets pandera's own failures. Each batch
    then goes to the cross-table checks reading its table (:meth:`_Check.batch`), and the spans and
    relations to a work directory, split into buckets of whole documents (:mod:`claimset.partition`).
 2. Bucket by bucket, what needs every span or relation at once: the uniqueness of ``span_id`` and
@@ -43,12 +44,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-import pandera.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -57,12 +56,27 @@ from claimset.claims import CLAIMS, BucketInputs, claims_of, mentions_of, run_st
 from claimset.codes import CrossCheck
 from claimset.dataset import resolve_scheme
 from claimset.errors import ClaimsetError
-from claimset.models import ROW_KEYS, AnnotationsModel, DocumentsModel, RelationsModel, SpansModel, table_schema
+from claimset.models import (
+    CUSTOM_CHECKS,
+    ROW_KEYS,
+    AnnotationColumns,
+    ColumnRules,
+    DocumentColumns,
+    RelationColumns,
+    SpanColumns,
+    TableRules,
+    rules_of,
+    table_rules,
+    table_schema,
+)
 from claimset.offsets import QUOTE_CONTEXT
 from claimset.partition import Layout, Spool, split_keys, work_directory
 from claimset.scheme import Scheme
 from claimset.seeds import Document, sha256_text
 from claimset.tables import TABLES, table_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Array = npt.NDArray[Any]
 MAX_FAILURES_PER_CHECK = 1000  # failures kept per code, per table (single-table checks) or per cross-table check
@@ -76,7 +90,7 @@ CROSS_CHECKS = CrossCheck.describe()  # code -> description (the codes live in c
 STRUCTURAL = {"column_in_dataframe", "column_in_schema", "dtype"}  # pandera failures that make a table unusable
 ONCE_PER_TABLE = {"column_in_dataframe", "column_in_schema"}  # reported for the first batch, not for every batch
 STRING_TYPES = (pa.string(), pa.large_string())
-FEW_VALUES = {RelationsModel.type}  # columns that repeat a few values: hashed once per value
+FEW_VALUES = {RelationColumns.type}  # columns that repeat a few values: hashed once per value
 PANDAS_DATES = (dt.date(1678, 1, 1), dt.date(2262, 1, 1))  # dates pandas holds as datetime64[ns], with a margin
 
 
@@ -483,8 +497,8 @@ class _Validation:
         annotations = self.annotations
         if annotations is None:
             return Layout.build(doc_ids, None, None, spans)
-        return Layout.build(doc_ids, annotations[AnnotationsModel.annotation_id].combine_chunks(),
-                            annotations[AnnotationsModel.doc_id].combine_chunks(), spans)
+        return Layout.build(doc_ids, annotations[AnnotationColumns.annotation_id].combine_chunks(),
+                            annotations[AnnotationColumns.doc_id].combine_chunks(), spans)
 
     def _read(self, table: _TableCheck) -> None:
         readers = [check for check in self.checks if table.name in check.tables]
@@ -504,14 +518,14 @@ class _Validation:
     def _keep(self, table: _TableCheck, batch: _Batch) -> None:
         """What the second pass needs of a batch: documents and annotations whole, spans and relations bucketed."""
         if table.name == "documents":
-            with_types = _cast_if_typed(batch.table, TABLES["documents"], [DocumentsModel.doc_id,
-                                                                         DocumentsModel.published])
+            with_types = _cast_if_typed(batch.table, TABLES["documents"], [DocumentColumns.doc_id,
+                                                                         DocumentColumns.published])
             if with_types is not None:
                 self.documents.append(with_types)
         elif table.name == "annotations":
             self.annotations = _cast_if_typed(batch.table, TABLES["annotations"], [
-                AnnotationsModel.annotation_id, AnnotationsModel.doc_id, AnnotationsModel.status,
-                AnnotationsModel.annotator])
+                AnnotationColumns.annotation_id, AnnotationColumns.doc_id, AnnotationColumns.status,
+                AnnotationColumns.annotator])
         elif self.partition is not None:
             self.partition.write(table.name, batch)
 
@@ -593,11 +607,11 @@ class _Partition:
     """
 
     SPAN_COLUMNS: ClassVar[list[str]] = [
-        SpansModel.span_id, SpansModel.annotation_id, SpansModel.doc_id, SpansModel.label, SpansModel.start,
-        SpansModel.end, SpansModel.text, SpansModel.quote_type, SpansModel.entity]
+        SpanColumns.span_id, SpanColumns.annotation_id, SpanColumns.doc_id, SpanColumns.label, SpanColumns.start,
+        SpanColumns.end, SpanColumns.text, SpanColumns.quote_type, SpanColumns.entity]
     RELATION_COLUMNS: ClassVar[list[str]] = [
-        RelationsModel.relation_id, RelationsModel.annotation_id, RelationsModel.doc_id, RelationsModel.head_span_id,
-        RelationsModel.tail_span_id, RelationsModel.type]
+        RelationColumns.relation_id, RelationColumns.annotation_id, RelationColumns.doc_id,
+        RelationColumns.head_span_id, RelationColumns.tail_span_id, RelationColumns.type]
 
     def __init__(self, work: Path, layout: Layout, tables: Mapping[str, _TableCheck]) -> None:
         self.layout = layout
@@ -633,17 +647,17 @@ class _Partition:
         columns = self.SPAN_COLUMNS if name == "spans" else self.RELATION_COLUMNS
         table = pa.table({"row": rows, **{column: batch.column(column) for column in columns}})
         if name == "spans":
-            self.spools[name].write(table, self.layout.of_owners(batch.split(SpansModel.span_id)[0]))
+            self.spools[name].write(table, self.layout.of_keys(batch.column(SpanColumns.span_id)))
             return
-        heads = self.layout.of_owners(batch.split(RelationsModel.head_span_id)[0])
-        tails = self.layout.of_owners(batch.split(RelationsModel.tail_span_id)[0])
-        aid_float = batch.table[RelationsModel.annotation_id].null_count > 0  # pandas reads the batch's ids as floats
+        heads = self.layout.of_owners(batch.split(RelationColumns.head_span_id)[0])
+        tails = self.layout.of_owners(batch.split(RelationColumns.tail_span_id)[0])
+        aid_float = batch.table[RelationColumns.annotation_id].null_count > 0  # pandas reads the batch's ids as floats
         table = table.append_column("tail_bucket", pa.array(tails)).append_column(
             "aid_float", pa.array(np.full(len(tails), aid_float)))
         self.spools[name].write(table, heads)
         elsewhere = np.flatnonzero(tails != heads)
         if elsewhere.size:
-            self.foreign.append(table.select(["row", RelationsModel.tail_span_id, "tail_bucket"]).take(elsewhere))
+            self.foreign.append(table.select(["row", RelationColumns.tail_span_id, "tail_bucket"]).take(elsewhere))
 
     def close(self) -> None:
         for spool in self.spools.values():
@@ -664,7 +678,7 @@ class _Partition:
         for number in np.unique(buckets):
             asked = wanted.filter(pa.array(buckets == number))
             spans = self.spools["spans"].read(int(number))
-            for row, look in zip(asked["row"].to_pylist(), _span_lookup(spans, asked[RelationsModel.tail_span_id]),
+            for row, look in zip(asked["row"].to_pylist(), _span_lookup(spans, asked[RelationColumns.tail_span_id]),
                                  strict=True):
                 found[row] = look
         return found
@@ -672,8 +686,8 @@ class _Partition:
 
 def _span_lookup(spans: pa.Table, keys: pa.ChunkedArray | pa.Array) -> list[tuple[Any, ...]]:
     """For each key: (found, annotation_id, label, doc_id) of the first span with that span_id (null finds null)."""
-    where = pc.index_in(keys, value_set=spans[SpansModel.span_id].combine_chunks())
-    looked = spans.select([SpansModel.annotation_id, SpansModel.label, SpansModel.doc_id]).take(where)
+    where = pc.index_in(keys, value_set=spans[SpanColumns.span_id].combine_chunks())
+    looked = spans.select([SpanColumns.annotation_id, SpanColumns.label, SpanColumns.doc_id]).take(where)
     return [(index is not None, *values) for index, *values in
             zip(where.to_pylist(), *(looked[name].to_pylist() for name in looked.column_names), strict=True)]
 
@@ -735,16 +749,16 @@ class _TableCheck:
         self.name = name
         self.file = file
         self.whole = name == "annotations"  # small and joined by most checks: read and validated whole
-        schema = table_schema(name, scheme)
+        self.scheme = scheme
+        rules = table_rules(name, scheme)  # what the model says, without importing pandera (see schema)
         stored = file.schema_arrow
-        self.type_failures = _column_type_failures(name, stored, schema)
+        self.type_failures = _column_type_failures(name, stored, rules)
         self.usable = not self.type_failures
         # declared columns and no wrong type: usable unless pandera finds a structural failure
         self.sound = self.usable and sorted(stored.names) == sorted(TABLES[name].names)
-        self.unique = None if self.whole else next((c for c, column in schema.columns.items() if column.unique), None)
+        self.unique = None if self.whole else next((c for c, column in rules.columns.items() if column.unique), None)
         # uniqueness is checked over every batch (see finish), not by pandera batch by batch
-        self.schema = schema if self.unique is None else schema.update_column(self.unique, unique=False)
-        self.precheck = _Precheck(name, self.schema, stored)
+        self.precheck = _Precheck(name, rules if self.unique is None else rules.without_unique(self.unique), stored)
         index = stored.get_field_index(self.unique) if self.unique is not None else -1
         string_key = index >= 0 and stored.field(index).type in STRING_TYPES
         # how the key's uniqueness is checked: by bucket (spans, relations), on the keys kept (documents), or
@@ -764,7 +778,7 @@ class _TableCheck:
             offset += table.num_rows
             skip = ONCE_PER_TABLE if number else set()
             passed = self.precheck.passes(table) or \
-                _validate_frame(self.name, batch.frame, self.schema, self.failures, skip) is not None
+                _validate_frame(self.name, batch, self.schema, self.failures, skip) is not None
             self.usable = self.usable and passed
             if self.unique is not None and self.unique in table.column_names:
                 if self.keys is not None:
@@ -775,6 +789,13 @@ class _TableCheck:
             feed(batch, passed and self.usable)
             del batch, table
             pa.default_memory_pool().release_unused()  # mimalloc keeps freed pages otherwise
+
+    @cached_property
+    def schema(self) -> Any:
+        """The table's pandera schema (its model and the scheme's vocabularies), without ``unique`` on a key checked
+        over every batch; made (and pandera imported) only for a batch the pre-check does not pass."""
+        schema = table_schema(self.name, self.scheme)
+        return schema if self.unique is None else schema.update_column(self.unique, unique=False)
 
     def _batches(self) -> Iterator[pa.Table]:
         if self.whole:
@@ -834,7 +855,7 @@ def _pandas_value(value: Any) -> Any:
     return float("nan") if value is None else value
 
 
-def _column_type_failures(name: str, stored: pa.Schema, schema: Any) -> list[Failure]:
+def _column_type_failures(name: str, stored: pa.Schema, rules: TableRules) -> list[Failure]:
     """Columns stored with another Arrow type than declared in TABLES (a missing or extra column is pandera's)."""
     failures = []
     for declared in TABLES[name]:
@@ -842,7 +863,7 @@ def _column_type_failures(name: str, stored: pa.Schema, schema: Any) -> list[Fai
         if index < 0:
             continue
         actual = stored.field(index).type
-        if not _same_values(actual, declared.type, schema.columns[declared.name].nullable):
+        if not _same_values(actual, declared.type, rules.columns[declared.name].nullable):
             failures.append(Failure(name, None, declared.name, CrossCheck.COLUMN_TYPE_MISMATCH,
                                     f"stored as {actual}, declared {declared.type}"))
     return failures
@@ -864,12 +885,16 @@ def _same_values(stored: pa.DataType, declared: pa.DataType, nullable: bool) -> 
     return stored == pa.null() and nullable
 
 
-def _validate_frame(name: str, frame: pd.DataFrame, schema: Any, failures: _Failures,
+def _validate_frame(name: str, batch: _Batch, schema: Any, failures: _Failures,
                     skip: set[str]) -> pd.DataFrame | None:
     """Validate one batch lazily against ``schema`` and add its failures (but ``skip``'s codes) to ``failures``.
 
     Returns the batch (coerced, if it passed) while the table is usable, None after a structural failure.
     """
+    import pandas as pd
+    import pandera.errors
+
+    frame = batch.frame
     try:
         return schema.validate(frame, lazy=True)  # type: ignore[no-any-return]
     except pandera.errors.SchemaErrors as exc:
@@ -890,7 +915,8 @@ def _validate_frame(name: str, frame: pd.DataFrame, schema: Any, failures: _Fail
 
 
 class _Precheck:
-    """A fast stand-in for a table's pandera model, built from it: a batch it passes, the model passes.
+    """A fast stand-in for a table's pandera model, built from its rules (:data:`claimset.models.RULES`, the model
+    as data; pandera is not imported): a batch it passes, the model passes.
 
     It passes a batch whose columns are exactly the declared ones with exactly the declared types,
     with no null where the model allows none, and whose values pass the model's checks, computed with
@@ -901,31 +927,31 @@ class _Precheck:
     """
 
     DATAFRAME_CHECKS: ClassVar[dict[str, Callable[[pa.Table], bool]]] = {
-        "start_before_end": lambda table: _all(pc.less(table[SpansModel.start], table[SpansModel.end])),
+        "start_before_end": lambda table: _all(pc.less(table[SpanColumns.start], table[SpanColumns.end])),
     }
     DISTINCT_LIMIT = 4096  # distinct values a column check runs on; more, and pandera checks the batch
 
-    def __init__(self, name: str, schema: Any, stored: pa.Schema) -> None:
+    KNOWN: ClassVar[set[str]] = {"isin", "str_length", "greater_than_or_equal_to", "str_matches", *CUSTOM_CHECKS}
+
+    def __init__(self, name: str, rules: TableRules | Any, stored: pa.Schema) -> None:
+        """``rules``: the table's :class:`claimset.models.TableRules`, or a pandera schema to read them from."""
         declared = TABLES[name]
-        self.schema = schema
-        self.exact = (sorted(stored.names) == sorted(declared.names) == sorted(schema.columns)
+        self.rules = rules if isinstance(rules, TableRules) else rules_of(rules)
+        self.exact = (sorted(stored.names) == sorted(declared.names) == sorted(self.rules.columns)
                       and all(stored.field(column.name).type == column.type for column in declared))
-        known = {"isin", "str_length", "greater_than_or_equal_to", "str_matches"}
-        for column in schema.columns.values():
-            for check in column.checks:
-                if check.name not in known and not check.element_wise and check.name != "known_repair_codes":
-                    self.exact = False
-        if any(check.name not in self.DATAFRAME_CHECKS for check in schema.checks):
+        if any(check not in self.KNOWN for column in self.rules.columns.values() for check, _ in column.checks):
+            self.exact = False
+        if any(check not in self.DATAFRAME_CHECKS for check in self.rules.checks):
             self.exact = False
 
     def passes(self, table: pa.Table) -> bool:
         if not self.exact:
             return False
-        if not all(self.DATAFRAME_CHECKS[check.name](table) for check in self.schema.checks):
+        if not all(self.DATAFRAME_CHECKS[check](table) for check in self.rules.checks):
             return False
-        return all(self._column_passes(table[name], column) for name, column in self.schema.columns.items())
+        return all(self._column_passes(table[name], column) for name, column in self.rules.columns.items())
 
-    def _column_passes(self, values: pa.ChunkedArray, column: Any) -> bool:
+    def _column_passes(self, values: pa.ChunkedArray, column: ColumnRules) -> bool:
         if not column.nullable and values.null_count:
             return False
         if column.unique and pc.count_distinct(values, mode="all").as_py() != len(values):
@@ -934,34 +960,36 @@ class _Precheck:
             low, high = pc.min_max(values).values()
             if low.as_py() < PANDAS_DATES[0] or high.as_py() > PANDAS_DATES[1]:
                 return False
-        return all(self._check_passes(values, column, check) for check in column.checks)
+        return all(self._check_passes(values, column, name, dict(statistics)) for name, statistics in column.checks)
 
-    def _check_passes(self, values: pa.ChunkedArray, column: Any, check: Any) -> bool:
-        statistics = check.statistics
-        if check.name == "isin":
+    def _check_passes(self, values: pa.ChunkedArray, column: ColumnRules, name: str,
+                      statistics: dict[str, Any]) -> bool:
+        if name == "isin":
             allowed = pa.array([str(value) for value in statistics["allowed_values"]], values.type)
             return _all(pc.or_kleene(pc.is_in(values, value_set=allowed), pc.is_null(values)))
-        if check.name == "str_length":
+        if name == "str_length":
             lengths = pc.utf8_length(values)
             bounds = [(statistics.get("exact_value"), pc.equal), (statistics.get("min_value"), pc.greater_equal),
                       (statistics.get("max_value"), pc.less_equal)]
             return all(_all(compare(lengths, bound)) for bound, compare in bounds if bound is not None)
-        if check.name == "greater_than_or_equal_to":
+        if name == "greater_than_or_equal_to":
             return _all(pc.greater_equal(values, statistics["min_value"]))
         distinct = pc.drop_null(pc.unique(values))
         if len(distinct) > self.DISTINCT_LIMIT:
             return False
         if len(distinct) == 0:
             return True
-        if check.name == "str_matches":
+        if name == "str_matches":
             pattern = str(statistics["pattern"])
             compiled = re.compile(pattern)
             if not all(compiled.match(value) for value in distinct.to_pylist()):
                 return False
             anchored = pattern if pattern.startswith("^") else f"^{pattern}"
             return _all(pc.match_substring_regex(distinct, anchored))
-        result = check(pd.Series(distinct.to_pylist(), dtype=str(column.dtype)))
-        return bool(np.asarray(result.check_output, dtype=bool).all())
+        import pandas as pd
+
+        result = CUSTOM_CHECKS[name](pd.Series(distinct.to_pylist(), dtype=column.dtype))  # the model's own check
+        return bool(np.asarray(result, dtype=bool).all())
 
 
 def _all(values: pa.ChunkedArray | pa.Array) -> bool:
@@ -1015,26 +1043,26 @@ class _DocumentTexts(_Check):
         self.seed_by_id = {seed.doc_id: seed for seed in seeds}
 
     def batch(self, table: str, batch: _Batch) -> None:
-        names = [DocumentsModel.doc_id, DocumentsModel.text, DocumentsModel.text_sha256]
+        names = [DocumentColumns.doc_id, DocumentColumns.text, DocumentColumns.text_sha256]
         if any(batch.table[name].null_count for name in names):  # the values pandas gives (nan for a null)
             for doc_id, text, text_sha256 in zip(*(batch.frame[name] for name in names), strict=True):
                 self._check(doc_id, sha256_text(text), text_sha256)
             return
-        texts = _large(batch.column(DocumentsModel.text))  # hashed from the UTF-8 bytes Arrow holds
+        texts = _large(batch.column(DocumentColumns.text))  # hashed from the UTF-8 bytes Arrow holds
         offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset : texts.offset + len(texts) + 1].tolist()
         data = memoryview(texts.buffers()[2] or b"")
-        for doc_id, low, high, text_sha256 in zip(batch.table[DocumentsModel.doc_id].to_pylist(), offsets[:-1],
-                                                  offsets[1:], batch.table[DocumentsModel.text_sha256].to_pylist(),
+        for doc_id, low, high, text_sha256 in zip(batch.table[DocumentColumns.doc_id].to_pylist(), offsets[:-1],
+                                                  offsets[1:], batch.table[DocumentColumns.text_sha256].to_pylist(),
                                                   strict=True):
             self._check(doc_id, hashlib.sha256(data[low:high]).hexdigest(), text_sha256)
 
     def _check(self, doc_id: Any, digest: str, text_sha256: Any) -> None:
         if digest != text_sha256:
-            self.failures.add([Failure("documents", doc_id, DocumentsModel.text_sha256, CrossCheck.DOC_HASH_MISMATCH,
+            self.failures.add([Failure("documents", doc_id, DocumentColumns.text_sha256, CrossCheck.DOC_HASH_MISMATCH,
                                        "text_sha256 does not match the text")])
         seed = self.seed_by_id.get(doc_id)
         if seed is not None and seed.text_sha256 != text_sha256:
-            self.failures.add([Failure("documents", doc_id, DocumentsModel.text, CrossCheck.DOC_SEED_MISMATCH,
+            self.failures.add([Failure("documents", doc_id, DocumentColumns.text, CrossCheck.DOC_SEED_MISMATCH,
                                        f"text differs from {seed.source_file}")])
 
 
@@ -1050,14 +1078,14 @@ class _AnnotationDocuments(_Check):
 
     def batch(self, table: str, batch: _Batch) -> None:
         if table == "documents":
-            self.doc_ids.extend(batch.column(DocumentsModel.doc_id).chunks)
+            self.doc_ids.extend(batch.column(DocumentColumns.doc_id).chunks)
             return
         known = pa.concat_arrays(self.doc_ids) if self.doc_ids else pa.array([], pa.string())  # documents came first
         self.doc_ids = []
-        missing = ~batch.mask(pc.is_in(batch.column(AnnotationsModel.doc_id), value_set=known))  # nan finds nan
+        missing = ~batch.mask(pc.is_in(batch.column(AnnotationColumns.doc_id), value_set=known))  # nan finds nan
         if missing.any():
-            self.failures.add_rows(batch.frame[missing], "annotations", AnnotationsModel.annotation_id,
-                                   AnnotationsModel.doc_id, CrossCheck.ANNOTATION_DOC_MISSING,
+            self.failures.add_rows(batch.frame[missing], "annotations", AnnotationColumns.annotation_id,
+                                   AnnotationColumns.doc_id, CrossCheck.ANNOTATION_DOC_MISSING,
                                    "document {doc_id} not found")
 
 
@@ -1072,47 +1100,47 @@ class _SpanAnnotations(_Check):
 
     def batch(self, table: str, batch: _Batch) -> None:
         if table == "annotations":
-            submitted = pa.array(batch.mask(pc.equal(batch.column(AnnotationsModel.status), "submitted")))
-            ids = batch.column(AnnotationsModel.annotation_id).filter(submitted)
+            submitted = pa.array(batch.mask(pc.equal(batch.column(AnnotationColumns.status), "submitted")))
+            ids = batch.column(AnnotationColumns.annotation_id).filter(submitted)
             # a lookup per span stands for pandas' merge where the ids are unique (a merge repeats a span per match)
             self.lookups = ids.null_count == 0 and unique(ids)
             values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)
             order = np.argsort(values, kind="stable")
             self.ids = values[order]
-            self.docs = batch.column(AnnotationsModel.doc_id).filter(submitted).take(pa.array(order)).combine_chunks()
+            self.docs = batch.column(AnnotationColumns.doc_id).filter(submitted).take(pa.array(order)).combine_chunks()
             return
         if not self.lookups:
             self._merged(batch.frame)
             return
-        ids = batch.column(SpansModel.annotation_id)
+        ids = batch.column(SpanColumns.annotation_id)
         values = np.asarray(pc.fill_null(ids, 0).to_numpy(), dtype=np.int64)
         where = np.minimum(np.searchsorted(self.ids, values), max(len(self.ids) - 1, 0))
         found = batch.mask(pc.is_valid(ids)) & (self.ids[where] == values if len(self.ids) else False)
         annotation_doc = self.docs.take(pa.array(where, mask=~found))
         missing = ~batch.mask(pc.is_valid(annotation_doc))
-        wrong_doc = ~missing & ~batch.mask(pc.equal(annotation_doc, batch.column(SpansModel.doc_id)))
+        wrong_doc = ~missing & ~batch.mask(pc.equal(annotation_doc, batch.column(SpanColumns.doc_id)))
         if missing.any():
-            self.failures.add_rows(batch.frame[missing], "spans", SpansModel.span_id, SpansModel.annotation_id,
+            self.failures.add_rows(batch.frame[missing], "spans", SpanColumns.span_id, SpanColumns.annotation_id,
                                    CrossCheck.SPAN_ANNOTATION_MISSING,
                                    "annotation {annotation_id} is missing or not submitted")
         if wrong_doc.any():
             rows = batch.frame[wrong_doc].assign(annotation_doc=annotation_doc.filter(pa.array(wrong_doc)).to_pylist())
-            self.failures.add_rows(rows, "spans", SpansModel.span_id, SpansModel.doc_id, CrossCheck.SPAN_DOC_MISMATCH,
+            self.failures.add_rows(rows, "spans", SpanColumns.span_id, SpanColumns.doc_id, CrossCheck.SPAN_DOC_MISMATCH,
                                    "doc {doc_id} but its annotation is on {annotation_doc}")
 
     def _merged(self, frame: pd.DataFrame) -> None:
         if self.frame is None:  # repeated or null ids fail pandera: the frame fed was the one pandas reads
             self.frame = self.files["annotations"].read(use_threads=False).to_pandas()
         annotations = self.frame
-        submitted = annotations[annotations[AnnotationsModel.status] == "submitted"]
-        submitted = submitted[[AnnotationsModel.annotation_id, AnnotationsModel.doc_id]].rename(
-            columns={AnnotationsModel.doc_id: "annotation_doc"})
-        joined = frame.merge(submitted, on=SpansModel.annotation_id, how="left")
-        self.failures.add_rows(joined[joined["annotation_doc"].isna()], "spans", SpansModel.span_id,
-                               SpansModel.annotation_id, CrossCheck.SPAN_ANNOTATION_MISSING,
+        submitted = annotations[annotations[AnnotationColumns.status] == "submitted"]
+        submitted = submitted[[AnnotationColumns.annotation_id, AnnotationColumns.doc_id]].rename(
+            columns={AnnotationColumns.doc_id: "annotation_doc"})
+        joined = frame.merge(submitted, on=SpanColumns.annotation_id, how="left")
+        self.failures.add_rows(joined[joined["annotation_doc"].isna()], "spans", SpanColumns.span_id,
+                               SpanColumns.annotation_id, CrossCheck.SPAN_ANNOTATION_MISSING,
                                "annotation {annotation_id} is missing or not submitted")
-        wrong_doc = joined["annotation_doc"].notna() & (joined["annotation_doc"] != joined[SpansModel.doc_id])
-        self.failures.add_rows(joined[wrong_doc], "spans", SpansModel.span_id, SpansModel.doc_id,
+        wrong_doc = joined["annotation_doc"].notna() & (joined["annotation_doc"] != joined[SpanColumns.doc_id])
+        self.failures.add_rows(joined[wrong_doc], "spans", SpanColumns.span_id, SpanColumns.doc_id,
                                CrossCheck.SPAN_DOC_MISMATCH, "doc {doc_id} but its annotation is on {annotation_doc}")
 
 
@@ -1136,21 +1164,21 @@ class _SpanTexts(_Check):
     def batch(self, table: str, batch: _Batch) -> None:
         if table != "spans":
             return  # documents are read by row group as the spans need them
-        doc_ids = batch.column(SpansModel.doc_id)
+        doc_ids = batch.column(SpanColumns.doc_id)
         names, texts = self._documents_of(doc_ids)
         known = batch.mask(pc.is_in(doc_ids, value_set=names, skip_nulls=True))
         if not known.all():
-            self.failures.add_rows(batch.frame[~known], "spans", SpansModel.span_id, SpansModel.doc_id,
+            self.failures.add_rows(batch.frame[~known], "spans", SpanColumns.span_id, SpanColumns.doc_id,
                                    CrossCheck.SPAN_DOC_MISSING, "document {doc_id} not found")
         corpus = DocumentCorpus(texts)
         rows = np.flatnonzero(known)
         doc_index = np.asarray(pc.fill_null(pc.index_in(doc_ids, value_set=names), 0).to_numpy(), dtype=np.int64)
-        starts = np.asarray(pc.fill_null(batch.column(SpansModel.start), self.NULL).to_numpy(), dtype=np.int64)
-        ends = np.asarray(pc.fill_null(batch.column(SpansModel.end), self.NULL).to_numpy(), dtype=np.int64)
-        strings = {name: _large(batch.column(name)) for name in (SpansModel.text, SpansModel.prefix,
-                                                                  SpansModel.suffix)}
+        starts = np.asarray(pc.fill_null(batch.column(SpanColumns.start), self.NULL).to_numpy(), dtype=np.int64)
+        ends = np.asarray(pc.fill_null(batch.column(SpanColumns.end), self.NULL).to_numpy(), dtype=np.int64)
+        strings = {name: _large(batch.column(name)) for name in (SpanColumns.text, SpanColumns.prefix,
+                                                                  SpanColumns.suffix)}
         strings["quote"] = _large(pc.binary_join_element_wise(*(batch.column(name) for name in (
-            SpansModel.prefix, SpansModel.text, SpansModel.suffix)), ""))  # null if a part is
+            SpanColumns.prefix, SpanColumns.text, SpanColumns.suffix)), ""))  # null if a part is
         # prefix + text + suffix against the document around each span, every row at once; failures by chunk
         in_range = corpus.in_range(doc_index[rows], starts[rows], ends[rows])
         quoted = corpus.quote_matches(doc_index[rows], np.where(in_range, starts[rows], 0),
@@ -1164,24 +1192,24 @@ class _SpanTexts(_Check):
                  strings: dict[str, pa.LargeStringArray], quoted: Array) -> None:
         in_range = corpus.in_range(docs, starts, ends)
         if not in_range.all():
-            self.failures.add_rows(batch.frame.iloc[chunk[~in_range]], "spans", SpansModel.span_id, SpansModel.end,
+            self.failures.add_rows(batch.frame.iloc[chunk[~in_range]], "spans", SpanColumns.span_id, SpanColumns.end,
                                    CrossCheck.SPAN_OUT_OF_RANGE, "{start}..{end} is past the end of document {doc_id}")
         if (quoted | ~in_range).all():
             return
         chunk, docs, in_range = chunk[~quoted], docs[~quoted], in_range[~quoted]  # the rest, one check at a time
         safe_starts = np.where(in_range, starts[~quoted], 0)
         safe_ends = np.where(in_range, ends[~quoted], 0)
-        matches = corpus.matches(docs, safe_starts, safe_ends, strings[SpansModel.text], chunk)
+        matches = corpus.matches(docs, safe_starts, safe_ends, strings[SpanColumns.text], chunk)
         bad_text = in_range & ~matches
         if bad_text.any():
-            self.failures.add_rows(batch.frame.iloc[chunk[bad_text]], "spans", SpansModel.span_id, SpansModel.text,
+            self.failures.add_rows(batch.frame.iloc[chunk[bad_text]], "spans", SpanColumns.span_id, SpanColumns.text,
                                    CrossCheck.SPAN_TEXT_MISMATCH,
                                    "text {text!r} is not the document's text[{start}:{end}]")
-        context_ok = corpus.context_matches(docs, safe_starts, safe_ends, strings[SpansModel.prefix],
-                                            strings[SpansModel.suffix], chunk)
+        context_ok = corpus.context_matches(docs, safe_starts, safe_ends, strings[SpanColumns.prefix],
+                                            strings[SpanColumns.suffix], chunk)
         bad_quote = in_range & ~bad_text & ~context_ok
         if bad_quote.any():
-            self.failures.add_rows(batch.frame.iloc[chunk[bad_quote]], "spans", SpansModel.span_id, SpansModel.prefix,
+            self.failures.add_rows(batch.frame.iloc[chunk[bad_quote]], "spans", SpanColumns.span_id, SpanColumns.prefix,
                                    CrossCheck.SPAN_QUOTE_MISMATCH,
                                    "prefix/suffix are not the text around {start}..{end}")
 
@@ -1191,7 +1219,7 @@ class _SpanTexts(_Check):
         wanted = np.sort(np.asarray(pc.drop_null(pc.unique(doc_ids)).to_pylist(), dtype=object))
         file = self.files["documents"]
         if self.doc_ranges is None:
-            self.doc_ranges = _row_group_ranges(file, DocumentsModel.doc_id)
+            self.doc_ranges = _row_group_ranges(file, DocumentColumns.doc_id)
         groups = []
         for number, bounds in enumerate(self.doc_ranges):
             if bounds is None:
@@ -1200,19 +1228,19 @@ class _SpanTexts(_Check):
                 low = np.searchsorted(wanted, bounds[0], side="left")
                 if low < len(wanted) and wanted[low] <= bounds[1]:
                     groups.append(number)
-        columns = [DocumentsModel.doc_id, DocumentsModel.text]
+        columns = [DocumentColumns.doc_id, DocumentColumns.text]
         # spans come document by document: a batch's first row group is often the last batch's last
         self.groups = {number: self.groups[number] if number in self.groups else
                        file.read_row_groups([number], columns=columns, use_threads=False) for number in groups}
         table = pa.concat_tables(self.groups.values()) if groups else file.schema_arrow.empty_table().select(columns)
-        ids = table[DocumentsModel.doc_id].cast(pa.string())
+        ids = table[DocumentColumns.doc_id].cast(pa.string())
         table = table.filter(pc.is_in(ids, value_set=pa.array(wanted.tolist(), pa.string())))
-        ids = table[DocumentsModel.doc_id].cast(pa.string()).combine_chunks()
+        ids = table[DocumentColumns.doc_id].cast(pa.string()).combine_chunks()
         if not unique(ids):  # as a dict of them would hold them: in the order first seen, with the last text
             last = dict(zip(ids.to_pylist(), range(len(ids)), strict=True))
             table = table.take(pa.array(list(last.values()), pa.int64()))
-            ids = table[DocumentsModel.doc_id].cast(pa.string()).combine_chunks()
-        return ids, _large(table[DocumentsModel.text])
+            ids = table[DocumentColumns.doc_id].cast(pa.string()).combine_chunks()
+        return ids, _large(table[DocumentColumns.text])
 
 
 def _large(values: pa.ChunkedArray) -> pa.LargeStringArray:
@@ -1229,18 +1257,18 @@ class _SpanAttributes(_Check):
     codes = (CrossCheck.ATTRIBUTE_MISSING, CrossCheck.ATTRIBUTE_NOT_APPLICABLE)
 
     def batch(self, table: str, batch: _Batch) -> None:
-        labels = batch.column(SpansModel.label)
+        labels = batch.column(SpanColumns.label)
         for name in self.scheme.attribute_names:
             takes = [attr.label for attr in self.scheme.attributes if attr.name == name]
             required = [attr.label for attr in self.scheme.attributes if attr.name == name and attr.required]
             present = batch.mask(pc.is_valid(batch.column(name)))
             missing = batch.mask(pc.is_in(labels, value_set=pa.array(required, pa.string()))) & ~present
             if missing.any():
-                self.failures.add_rows(batch.frame[missing], "spans", SpansModel.span_id, name,
+                self.failures.add_rows(batch.frame[missing], "spans", SpanColumns.span_id, name,
                                        CrossCheck.ATTRIBUTE_MISSING, f"{{label}} span without {name}")
             extra = ~batch.mask(pc.is_in(labels, value_set=pa.array(takes, pa.string()))) & present
             if extra.any():
-                self.failures.add_rows(batch.frame[extra], "spans", SpansModel.span_id, name,
+                self.failures.add_rows(batch.frame[extra], "spans", SpanColumns.span_id, name,
                                        CrossCheck.ATTRIBUTE_NOT_APPLICABLE, f"{{label}} span with {name}")
 
 
@@ -1251,16 +1279,16 @@ class _SpanIds(_Check):
     codes = (CrossCheck.SPAN_ID_MISMATCH,)
 
     def batch(self, table: str, batch: _Batch) -> None:
-        # span_id(annotation_id, region_id) is the annotation's id, ":", the region
-        owner, region = batch.split(SpansModel.span_id)
-        same = pc.and_kleene(pc.equal(owner, pc.cast(batch.column(SpansModel.annotation_id), pa.string())),
-                             pc.equal(region, batch.column(SpansModel.region_id)))
+        # span_id(annotation_id, region_id) is the annotation's id, ":", the region (an id has no ":", so this
+        # is: the text before the span_id's first ":" is the id, and the text after it the region)
+        same = pc.equal(batch.column(SpanColumns.span_id), pc.binary_join_element_wise(
+            pc.cast(batch.column(SpanColumns.annotation_id), pa.string()), batch.column(SpanColumns.region_id), ":"))
         complete = np.logical_and.reduce([batch.mask(pc.is_valid(batch.column(name))) for name in (
-            SpansModel.span_id, SpansModel.annotation_id, SpansModel.region_id)])  # a null is pandera's to report
+            SpanColumns.span_id, SpanColumns.annotation_id, SpanColumns.region_id)])  # a null is pandera's to report
         wrong = complete & ~batch.mask(same)
         if wrong.any():
-            columns = [SpansModel.span_id, SpansModel.annotation_id, SpansModel.region_id]
-            self.failures.add_rows(batch.frame[columns][wrong], "spans", SpansModel.span_id, SpansModel.span_id,
+            columns = [SpanColumns.span_id, SpanColumns.annotation_id, SpanColumns.region_id]
+            self.failures.add_rows(batch.frame[columns][wrong], "spans", SpanColumns.span_id, SpanColumns.span_id,
                                    CrossCheck.SPAN_ID_MISMATCH,
                                    "not the id of region {region_id} of annotation {annotation_id}")
 
@@ -1270,25 +1298,25 @@ class _RelationIds(_Check):
 
     tables = ("relations",)
     codes = (CrossCheck.RELATION_ID_MISMATCH,)
-    PARTS: ClassVar[list[str]] = [RelationsModel.annotation_id, RelationsModel.head_span_id,
-                                  RelationsModel.tail_span_id, RelationsModel.type]
+    PARTS: ClassVar[list[str]] = [RelationColumns.annotation_id, RelationColumns.head_span_id,
+                                  RelationColumns.tail_span_id, RelationColumns.type]
 
     def batch(self, table: str, batch: _Batch) -> None:
-        owner = pc.cast(batch.column(RelationsModel.annotation_id), pa.string())
+        owner = pc.cast(batch.column(RelationColumns.annotation_id), pa.string())
         regions = []
-        for column in (RelationsModel.head_span_id, RelationsModel.tail_span_id):
+        for column in (RelationColumns.head_span_id, RelationColumns.tail_span_id):
             # span_id(annotation_id, region): the annotation's id, ":", the region (null if not the annotation's)
             before, after = batch.split(column)
             regions.append(pc.if_else(pc.equal(before, owner), after, pa.scalar(None, pa.string())))
         expected = pc.binary_join_element_wise(owner, ":", regions[0], ">", regions[1], ":",
-                                               batch.column(RelationsModel.type), "")
-        values = [batch.column(name) for name in (RelationsModel.relation_id, *self.PARTS)]
+                                               batch.column(RelationColumns.type), "")
+        values = [batch.column(name) for name in (RelationColumns.relation_id, *self.PARTS)]
         complete = np.logical_and.reduce([batch.mask(pc.is_valid(value)) for value in values])  # nulls: pandera's
-        wrong = complete & ~batch.mask(pc.equal(expected, batch.column(RelationsModel.relation_id)))
+        wrong = complete & ~batch.mask(pc.equal(expected, batch.column(RelationColumns.relation_id)))
         if wrong.any():
-            columns = [RelationsModel.relation_id, *self.PARTS]
-            self.failures.add_rows(batch.frame[columns][wrong], "relations", RelationsModel.relation_id,
-                                   RelationsModel.relation_id, CrossCheck.RELATION_ID_MISMATCH,
+            columns = [RelationColumns.relation_id, *self.PARTS]
+            self.failures.add_rows(batch.frame[columns][wrong], "relations", RelationColumns.relation_id,
+                                   RelationColumns.relation_id, CrossCheck.RELATION_ID_MISMATCH,
                                    "not the id of the {type} relation {head_span_id} -> {tail_span_id} "
                                    "of annotation {annotation_id}")
 
@@ -1301,8 +1329,8 @@ def _relation_records(relations: pa.Table, rows: Array) -> list[dict[str, Any]]:
     records = []
     for number, floats in enumerate(picked["aid_float"].to_pylist()):
         record = {name: _pandas_value(values[number]) for name, values in columns.items()}
-        if floats and record[RelationsModel.annotation_id] == record[RelationsModel.annotation_id]:
-            record[RelationsModel.annotation_id] = float(record[RelationsModel.annotation_id])
+        if floats and record[RelationColumns.annotation_id] == record[RelationColumns.annotation_id]:
+            record[RelationColumns.annotation_id] = float(record[RelationColumns.annotation_id])
         records.append(record)
     return records
 
@@ -1317,7 +1345,7 @@ def _add_ranked(ranked: _Ranked, code: str, relations: pa.Table, rows: Array, co
     for name, values in (extra or {}).items():
         for record, value in zip(records, values, strict=True):
             record[name] = value
-    ranked.add(code, ((row, Failure("relations", str(record[RelationsModel.relation_id]), column, code,
+    ranked.add(code, ((row, Failure("relations", str(record[RelationColumns.relation_id]), column, code,
                                     template.format(**record)))
                       for row, record in zip(table_rows, records, strict=True)))
 
@@ -1350,9 +1378,9 @@ class _RelationEndpoints(_Check):
         spans, relations = bucket.spans, bucket.relations
         if spans is None or relations is None or relations.num_rows == 0:
             return
-        ends = pa.chunked_array([*relations[RelationsModel.head_span_id].chunks,
-                                 *relations[RelationsModel.tail_span_id].chunks], pa.string())
-        where = pc.index_in(ends, value_set=spans[SpansModel.span_id].combine_chunks())  # one lookup for both
+        ends = pa.chunked_array([*relations[RelationColumns.head_span_id].chunks,
+                                 *relations[RelationColumns.tail_span_id].chunks], pa.string())
+        where = pc.index_in(ends, value_set=spans[SpanColumns.span_id].combine_chunks())  # one lookup for both
         head = self._endpoints(spans, where.slice(0, relations.num_rows))
         tail = self._endpoints(spans, where.slice(relations.num_rows))
         elsewhere = np.flatnonzero(relations["tail_bucket"].to_numpy() != bucket.number)
@@ -1360,32 +1388,32 @@ class _RelationEndpoints(_Check):
             self._look_elsewhere(tail, elsewhere, relations["row"].take(pa.array(elsewhere)).to_pylist(), bucket)
         missing = ~(head["ok"] & tail["ok"])
         _add_ranked(self.ranked, CrossCheck.RELATION_ENDPOINT_MISSING, relations, np.flatnonzero(missing),
-                    RelationsModel.head_span_id, "{head_span_id} -> {tail_span_id}: endpoint not in spans")
-        own = _floats(relations[RelationsModel.annotation_id])
+                    RelationColumns.head_span_id, "{head_span_id} -> {tail_span_id}: endpoint not in spans")
+        own = _floats(relations[RelationColumns.annotation_id])
         cross = ~missing & ((head["annotation_id"] != own) | (tail["annotation_id"] != own))  # nan differs
         _add_ranked(self.ranked, CrossCheck.RELATION_CROSS_ANNOTATION, relations, np.flatnonzero(cross),
-                    RelationsModel.annotation_id, "joins spans outside annotation {annotation_id}")
-        codes = [_codes(values, known) for values, known in ((relations[RelationsModel.type], self.types),
+                    RelationColumns.annotation_id, "joins spans outside annotation {annotation_id}")
+        codes = [_codes(values, known) for values, known in ((relations[RelationColumns.type], self.types),
                                                              (head["label"], self.labels),
                                                              (tail["label"], self.labels))]
         allowed = np.isin(self._code(*codes), self.allowed) & np.logical_and.reduce([code >= 0 for code in codes])
         rows = np.flatnonzero(~missing & ~allowed)
-        _add_ranked(self.ranked, CrossCheck.RELATION_WRONG_LABELS, relations, rows, RelationsModel.type,
+        _add_ranked(self.ranked, CrossCheck.RELATION_WRONG_LABELS, relations, rows, RelationColumns.type,
                     "{type} joins {head_label} -> {tail_label}",
                     {"head_label": head["label"].take(pa.array(rows, pa.int64())).to_pylist(),
                      "tail_label": tail["label"].take(pa.array(rows, pa.int64())).to_pylist()})
-        docs = relations[RelationsModel.doc_id]
+        docs = relations[RelationColumns.doc_id]
         same_doc = _mask(pc.and_(pc.equal(head["doc"], docs), pc.equal(tail["doc"], docs)))
         _add_ranked(self.ranked, CrossCheck.RELATION_DOC_MISMATCH, relations, np.flatnonzero(~missing & ~same_doc),
-                    RelationsModel.doc_id, "{head_span_id} -> {tail_span_id} are not both on doc {doc_id}")
+                    RelationColumns.doc_id, "{head_span_id} -> {tail_span_id} are not both on doc {doc_id}")
 
     def _endpoints(self, spans: pa.Table, where: pa.ChunkedArray) -> dict[str, Any]:
         """For each endpoint, the first span with its span_id (a null finds a null; ``where`` is that span's row):
         found with a label, its annotation_id (nan if none), label and doc_id."""
-        found = spans.select([SpansModel.annotation_id, SpansModel.label, SpansModel.doc_id]).take(where)
-        return {"ok": _mask(pc.is_valid(found[SpansModel.label])), "annotation_id": _floats(
-            found[SpansModel.annotation_id]), "label": found[SpansModel.label].combine_chunks(),
-            "doc": found[SpansModel.doc_id].combine_chunks()}
+        found = spans.select([SpanColumns.annotation_id, SpanColumns.label, SpanColumns.doc_id]).take(where)
+        return {"ok": _mask(pc.is_valid(found[SpanColumns.label])), "annotation_id": _floats(
+            found[SpanColumns.annotation_id]), "label": found[SpanColumns.label].combine_chunks(),
+            "doc": found[SpanColumns.doc_id].combine_chunks()}
 
     def _look_elsewhere(self, tail: dict[str, Any], rows: Array, table_rows: list[int], bucket: _Bucket) -> None:
         """The tails of ``rows`` from the lookups done before, in the buckets they are in."""
@@ -1430,19 +1458,19 @@ class _RelationsPerHead(_Check):
         relations = bucket.relations
         if relations is None or relations.num_rows == 0:
             return
-        limited = relations.filter(pc.and_(pc.is_in(relations[RelationsModel.type],
+        limited = relations.filter(pc.and_(pc.is_in(relations[RelationColumns.type],
                                                     value_set=pa.array(list(self.max_per_head), pa.string())),
-                                           pc.is_valid(relations[RelationsModel.head_span_id])))
-        counts = limited.group_by([RelationsModel.head_span_id, RelationsModel.type], use_threads=False).aggregate(
-            [(RelationsModel.head_span_id, "count")])
+                                           pc.is_valid(relations[RelationColumns.head_span_id])))
+        counts = limited.group_by([RelationColumns.head_span_id, RelationColumns.type], use_threads=False).aggregate(
+            [(RelationColumns.head_span_id, "count")])
         kinds = pa.array(list(self.max_per_head), pa.string())
         limits = np.array(list(self.max_per_head.values()), dtype=np.int64)
-        allowed = limits[np.asarray(pc.index_in(counts[RelationsModel.type], value_set=kinds).to_numpy())]
+        allowed = limits[np.asarray(pc.index_in(counts[RelationColumns.type], value_set=kinds).to_numpy())]
         over = counts.filter(pa.array(np.asarray(counts["head_span_id_count"].to_numpy()) > allowed))
-        columns = [RelationsModel.head_span_id, RelationsModel.type, "head_span_id_count"]
+        columns = [RelationColumns.head_span_id, RelationColumns.type, "head_span_id_count"]
         for head, kind, n in zip(*(over[name].to_pylist() for name in columns), strict=True):
             self.ranked.add(CrossCheck.RELATION_MAX_PER_HEAD, [(
-                (head, kind), Failure("relations", str(head), RelationsModel.type, CrossCheck.RELATION_MAX_PER_HEAD,
+                (head, kind), Failure("relations", str(head), RelationColumns.type, CrossCheck.RELATION_MAX_PER_HEAD,
                                       f"claim {head} has {n} {kind} relations"))])
 
 
@@ -1452,7 +1480,7 @@ class _DuplicateRelations(_Check):
     tables = ("relations",)
     codes = (CrossCheck.DUPLICATE_RELATION,)
     bucketed = True
-    KEY: ClassVar[list[str]] = [RelationsModel.head_span_id, RelationsModel.tail_span_id, RelationsModel.type]
+    KEY: ClassVar[list[str]] = [RelationColumns.head_span_id, RelationColumns.tail_span_id, RelationColumns.type]
 
     def bucket(self, bucket: _Bucket) -> None:
         relations = bucket.relations
@@ -1471,7 +1499,7 @@ class _DuplicateRelations(_Check):
         sizes = np.diff(np.append(np.flatnonzero(starts), len(starts)))
         if not (sizes > 1).any():
             return
-        ids = relations[RelationsModel.relation_id].to_pylist()
+        ids = relations[RelationColumns.relation_id].to_pylist()
         found: list[tuple[int, int, Any]] = []  # (bucket row, table row of the first, relation_id of the first)
         for start, size in zip(np.flatnonzero(starts), sizes, strict=True):
             if size < 2:
@@ -1501,6 +1529,8 @@ def _hash(values: pd.Series | pd.DataFrame) -> Array:
     Several columns combine their hashes: a collision only costs a second look, as every use of a
     row hash compares the values again. Columns of :data:`FEW_VALUES` are hashed once per value.
     """
+    import pandas as pd
+
     if isinstance(values, pd.DataFrame):
         combined: Array = np.zeros(len(values), dtype=np.uint64)
         for _, column in values.items():
@@ -1531,6 +1561,8 @@ def _repeated(hashes: Array) -> Array:
 
 def _rows_hashed_in(file: pq.ParquetFile, columns: list[str], key: str | list[str], hashes: Array) -> pd.DataFrame:
     """The rows of ``file`` (its ``columns``) whose ``key`` hashes to one of the sorted ``hashes``, batch by batch."""
+    import pandas as pd
+
     frames = []
     for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(dict.fromkeys(columns)), use_threads=False):
         frame = batch.to_pandas()
@@ -1596,7 +1628,7 @@ class DocumentCorpus:
         base = self.base[docs]
         pre_lo, lo, hi, post_hi = (self.byte_of(base + positions) for positions in (pre_starts, starts, ends,
                                                                                      post_ends))
-        widths = [_byte_lengths(strings[name], rows) for name in (SpansModel.prefix, SpansModel.text)]
+        widths = [_byte_lengths(strings[name], rows) for name in (SpanColumns.prefix, SpanColumns.text)]
         placed = (widths[0] == lo - pre_lo) & (widths[1] == hi - lo)
         if len(self.data) >= 2**31:  # beyond the 32-bit offsets of a view
             return np.asarray(placed & _bytes_equal(self.data, pre_lo, post_hi, strings["quote"], rows), dtype=bool)
