@@ -415,3 +415,17 @@ def test_region_ids_that_tables_cannot_key_on_are_rejected(tmp_path: Path, raw_i
     assert summary.reconciles and summary.regions.written == (2 if written else 1)
     if not written:
         assert [r["reason"] for r in tables["rejects"] if r["item"] == "region"] == ["invalid_region_id"]
+
+
+@pytest.mark.parametrize("published", ["20201212", "2020-W50-6", "2020-12-12T00:00", "２０２０-12-12", "2020-1-12"])
+def test_published_dates_other_than_yyyy_mm_dd_are_malformed(tmp_path: Path, published: str) -> None:
+    """Python 3.11's date.fromisoformat also reads the basic and week forms; the docs promise YYYY-MM-DD."""
+    result = claim_with_speaker(TEXT, "of meddling", "Lavrov")
+    export = tmp_path / "export.json"
+    good = task(1, TEXT, [annotation(1, result)], doc_id="d1")
+    bad = task(2, TEXT, [annotation(2, result)], doc_id="d2")
+    bad["data"]["published"] = published
+    export.write_text(json.dumps([good, bad]), encoding="utf-8")
+    summary = import_exports([export], tmp_path / "out")
+    assert summary.rejects_by_reason == {"malformed_task": len(result)}
+    assert summary.regions.written == 2

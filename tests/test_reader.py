@@ -50,7 +50,7 @@ def outcome(path: Path, skip: bool, monkeypatch: pytest.MonkeyPatch, with_typed:
     try:
         for task in reader.read_export(path, reads.append, TYPED if with_typed else None):
             if task.typed:
-                task = reader.decode_task(task.raw, task.offset, task.number, False, path)
+                task = reader.decode_task(task.raw, task.offset, task.number, False, path, task.stamp)
             tasks.append((task.value, task.lone_surrogate))
     except ClaimsetError as exc:
         return "error", str(exc), reads

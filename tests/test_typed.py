@@ -221,7 +221,7 @@ def test_a_task_the_fast_path_decodes_is_one_the_general_path_reads(raw: bytes) 
     fast = None if long_numbers else typed.decode(decoder, memoryview(raw))  # as the importer gates it
     if fast is None:
         return
-    read = reader.decode_task(memoryview(raw), 0, 1, long_numbers, Path("x.json"))  # must not raise
+    read = reader.decode_task(memoryview(raw), 0, 1, long_numbers, Path("x.json"), (0, 0, 0, 0, 0))  # must not raise
     task, lone_surrogate = read.value, read.lone_surrogate
     assert not lone_surrogate
     assert task["data"]["text"] == fast.data.text
@@ -261,14 +261,37 @@ def test_a_tie_is_decided_by_content_whichever_version_comes_first(tmp_path: Pat
     assert spans[0].equals(spans[1])
 
 
-def test_an_export_changed_during_the_import_is_a_one_line_error(tmp_path: Path,
+def _lengthen(export: Path) -> None:
+    export.write_bytes(export.read_bytes().replace(b'"id": ', b'"id":  '))
+
+
+def _same_length(export: Path) -> None:
+    """One letter of the text changed in place: the task is as long and still JSON (the content digest differs)."""
+    with export.open("r+b") as handle:
+        at = handle.read().index(b'"text": "') + len(b'"text": "')
+        handle.seek(at)
+        letter = handle.read(1)
+        handle.seek(at)
+        handle.write(b"Q" if letter != b"Q" else b"R")
+
+
+def _replaced(export: Path) -> None:
+    """The same bytes, but another file renamed over the export."""
+    copy = export.with_suffix(".copy")
+    copy.write_bytes(export.read_bytes())
+    copy.replace(export)
+
+
+@pytest.mark.parametrize("change", [_lengthen, _same_length, _replaced])
+def test_an_export_changed_during_the_import_is_a_one_line_error(change: Any, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     path, _ = _tied_export(tmp_path)
+    os.utime(path, ns=(10**18, 10**18))  # a time the change below cannot keep, however coarse the clock
     original = reader.reread_task
 
-    def after_a_change(export: Path, offset: int, length: int) -> Any:
-        export.write_bytes(export.read_bytes().replace(b'"id": ', b'"id":  '))
-        return original(export, offset, length)
+    def after_a_change(export: Path, offset: int, length: int, stamp: Any) -> Any:
+        change(export)
+        return original(export, offset, length, stamp)
 
     monkeypatch.setattr(ingest, "reread_task", after_a_change)
     with pytest.raises(ClaimsetError, match=r"tied\.json: the file changed while it was being imported \(the task"):

@@ -16,6 +16,7 @@ import gc
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from claimset.codes import RejectReason
 from claimset.convert import KINDS, ResultConverter, SchemeIndex, item_kind, region_key
 from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
-from claimset.reader import ReadTask, TypedDecoder, decode_task, has_lone_surrogate, read_export, reread_task
+from claimset.reader import FileStamp, ReadTask, TypedDecoder, decode_task, has_lone_surrogate, read_export, reread_task
 from claimset.scheme import Scheme, default_scheme
 from claimset.seeds import Document, sha256_text
 from claimset.sink import DocumentStore, RowBuffer, drop_rows
@@ -60,9 +61,15 @@ def _parse_time(value: Any) -> dt.datetime | None:
         return None
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _parse_date(value: Any) -> dt.date | None:
+    """A ``YYYY-MM-DD`` date; None for anything else (Python 3.11 also reads ``20201212`` and ``2020-W50-6``)."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        return None
     try:
-        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+        return dt.date.fromisoformat(value)
     except ValueError:
         return None
 
@@ -198,6 +205,7 @@ class _Importer:
         self.typed: TypedDecoder | None = None if decoder is None else functools.partial(typed.decode, decoder)
         self.paths: list[Path] = []
         self.where = (0, 0, 0)  # the current task: its export's number, its file offset and length
+        self.stamps: dict[int, FileStamp] = {}  # each export as it was read (see reader.reread_task)
 
     # -- rejects ----------------------------------------------------------------------------------
     def reject(self, task_id: int | None, annotation_id: int | None, item: str, region_id: Any,
@@ -275,11 +283,13 @@ class _Importer:
     # -- the fast path (claimset.typed) -------------------------------------------------------------
     def add_read_task(self, item: ReadTask, path: Path) -> None:
         """Import one task of the export at ``path``: by the fast path if it is clean, else by :meth:`add_task`."""
-        self.where = (len(self.paths) - 1, item.offset, len(item.raw))
+        source = len(self.paths) - 1
+        self.where = (source, item.offset, len(item.raw))
+        self.stamps[source] = item.stamp
         if not item.typed:
             self.add_task(item.value, item.lone_surrogate)
         elif not self._add_typed_task(item, path):
-            self.add_task(decode_task(item.raw, item.offset, item.number, False, path).value)
+            self.add_task(decode_task(item.raw, item.offset, item.number, False, path, item.stamp).value)
 
     def _add_typed_task(self, item: ReadTask, path: Path) -> bool:
         """:meth:`add_task` for a typed task; False, having done nothing, when the task is not clean."""
@@ -301,7 +311,7 @@ class _Importer:
             if same_text and self._add_clean_annotation(annotation, position, task_id, document.doc_id, text):
                 continue
             if general is None:
-                general = _annotations(decode_task(item.raw, item.offset, item.number, False, path).value)
+                general = _annotations(decode_task(item.raw, item.offset, item.number, False, path, item.stamp).value)
             self._add_annotation(general[position], task_id, document, text, position)
         return True
 
@@ -496,7 +506,7 @@ class _Importer:
             return old.digest
         source, offset, length, position = old.locator
         path = self.paths[source]
-        task = reread_task(path, offset, length)
+        task = reread_task(path, offset, length, self.stamps[source])
         found = _annotations(task)[position:position + 1] if isinstance(task, dict) else []
         annotation = found[0] if found and isinstance(found[0], dict) else {}
         if _as_int(annotation.get("id")) != annotation_id or \

@@ -11,6 +11,7 @@ Every problem is a one-line :class:`~claimset.errors.ClaimsetError` naming the f
 from __future__ import annotations
 
 import json
+import os
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterator
@@ -53,6 +54,17 @@ class ReadTask(NamedTuple):
     raw: memoryview  # its bytes (white space around it included); valid until the next task is read
     offset: int  # the file offset of raw[0]
     number: int  # its position in the list, from 0
+    stamp: FileStamp  # the export file as it was opened (see file_stamp)
+
+
+# An open file's device, inode, size, and modification and change times in ns: any write changes it.
+FileStamp = tuple[int, int, int, int, int]
+
+
+def file_stamp(handle: BinaryIO) -> FileStamp:
+    """The :data:`FileStamp` of an open file."""
+    status = os.fstat(handle.fileno())
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 # Decodes a task's bytes into typed structs, or returns None: see read_export.
@@ -209,11 +221,11 @@ def read_export(path: Path, on_read: Callable[[int], None] | None = None,
             raise ClaimsetError(f"{path}: not a Label Studio JSON export: expected a list of tasks, found an object")
         if buf[:1] != b"[":
             raise ClaimsetError(f"{path}: not JSON (a CSV or other export?); expected a Label Studio JSON export")
-        yield from _scan(handle, path, buf, start, on_read, typed)
+        yield from _scan(handle, path, buf, start, on_read, typed, file_stamp(handle))
 
 
 def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int, on_read: Callable[[int], None] | None,
-          typed: TypedDecoder | None) -> Iterator[ReadTask]:
+          typed: TypedDecoder | None, stamp: FileStamp) -> Iterator[ReadTask]:
     """The items of the list that opens at ``buf[0]``; ``base`` is the file offset of ``buf``.
 
     Each buffer is read as far as msgspec finds tasks followed by ',' (:func:`_skipped_tasks`); the
@@ -227,9 +239,9 @@ def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int, on_read: Callable
         round_start = pos
         close = None
         if SKIP_WITH_MSGSPEC:
-            pos, index, close = yield from _skipped_tasks(buf, base, pos, index, typed)
+            pos, index, close = yield from _skipped_tasks(buf, base, pos, index, typed, stamp)
         if close is None:
-            pos, index, close = yield from _scanned_tasks(path, buf, base, pos, index, typed)
+            pos, index, close = yield from _scanned_tasks(path, buf, base, pos, index, typed, stamp)
         if close is not None:
             _check_after_list(handle, path, buf[close + 1 :], eof, on_read)
             return
@@ -246,7 +258,8 @@ def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int, on_read: Callable
         pos = 0
 
 
-def _skipped_tasks(buf: bytes, base: int, pos: int, index: int, typed: TypedDecoder | None) -> _Round:
+def _skipped_tasks(buf: bytes, base: int, pos: int, index: int, typed: TypedDecoder | None,
+                   stamp: FileStamp) -> _Round:
     """The tasks from ``buf[pos]`` on whose ends msgspec finds, each followed by ',' or by the list's ']'.
 
     Stops, handing back where, at the first task it cannot end for sure (the buffer ends inside it,
@@ -267,7 +280,7 @@ def _skipped_tasks(buf: bytes, base: int, pos: int, index: int, typed: TypedDeco
         long_numbers = scanned.find(_LONG_DIGITS, pos, end) != -1
         task = None if typed is None or long_numbers else typed(raw)
         if task is not None:
-            yield ReadTask(task, True, False, raw, base + pos, index)
+            yield ReadTask(task, True, False, raw, base + pos, index, stamp)
         else:
             try:
                 task, lone_surrogate = _decode(raw, long_numbers)
@@ -275,7 +288,7 @@ def _skipped_tasks(buf: bytes, base: int, pos: int, index: int, typed: TypedDeco
                 return pos, index, None
             if _from_json_min(index, task):
                 return pos, index, None  # the scan raises, after checking the list's closing bracket as ever
-            yield ReadTask(task, False, lone_surrogate, raw, base + pos, index)
+            yield ReadTask(task, False, lone_surrogate, raw, base + pos, index, stamp)
         index += 1
         pos = end + 1
         if buf[end] == ord("]"):
@@ -299,7 +312,8 @@ def _value_end(view: memoryview, pos: int) -> int | None:
     return None
 
 
-def _scanned_tasks(path: Path, buf: bytes, base: int, pos: int, index: int, typed: TypedDecoder | None) -> _Round:
+def _scanned_tasks(path: Path, buf: bytes, base: int, pos: int, index: int, typed: TypedDecoder | None,
+                   stamp: FileStamp) -> _Round:
     """The tasks from ``buf[pos]`` on that the byte scan finds complete in ``buf`` (see :func:`_item_bounds`)."""
     separators, close, long_starts = _bounds_after(buf, pos)
     if close is not None and buf[close] != ord("]"):
@@ -314,9 +328,9 @@ def _scanned_tasks(path: Path, buf: bytes, base: int, pos: int, index: int, type
         long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
         task = None if typed is None or long_numbers else typed(raw)
         if task is not None:
-            yield ReadTask(task, True, False, raw, base + pos, index)
+            yield ReadTask(task, True, False, raw, base + pos, index, stamp)
         else:
-            yield decode_task(raw, base + pos, index, long_numbers, path)
+            yield decode_task(raw, base + pos, index, long_numbers, path, stamp)
         index += 1
         pos = end + 1
     return pos, index, close
@@ -355,7 +369,8 @@ def _check_after_list(handle: BinaryIO, path: Path, rest: bytes, eof: bool,
         raise ClaimsetError(f"{path}: invalid JSON: data after the end of the list of tasks")
 
 
-def decode_task(raw: memoryview, offset: int, number: int, long_numbers: bool, path: Path) -> ReadTask:
+def decode_task(raw: memoryview, offset: int, number: int, long_numbers: bool, path: Path,
+                stamp: FileStamp) -> ReadTask:
     """Task ``number`` of the export at ``path``, from its bytes ``raw`` at ``offset``, by the general decoder.
 
     A one-line ClaimsetError if it is not JSON, or if it is the first task and not a full-JSON export's.
@@ -366,17 +381,20 @@ def decode_task(raw: memoryview, offset: int, number: int, long_numbers: bool, p
         message = str(exc).splitlines()[0] if str(exc) else "cannot decode"
         raise ClaimsetError(f"{path}: invalid JSON in task {number}: {message}") from exc
     _check_first_task(path, number, task)
-    return ReadTask(task, False, lone_surrogate, raw, offset, number)
+    return ReadTask(task, False, lone_surrogate, raw, offset, number, stamp)
 
 
-def reread_task(path: Path, offset: int, length: int) -> Any:
+def reread_task(path: Path, offset: int, length: int, stamp: FileStamp) -> Any:
     """The task of ``path`` that :func:`read_export` gave at ``offset`` with ``length`` bytes, decoded again.
 
-    A one-line ClaimsetError when the bytes there no longer hold a task (the file changed since).
+    A one-line ClaimsetError when the file is not the one read then (``stamp``: another file, or one
+    written since, whatever it wrote) or the bytes there no longer hold a task.
     """
     changed = f"{path}: the file changed while it was being imported (the task at byte {offset})"
     try:
         with path.open("rb") as handle:
+            if file_stamp(handle) != stamp:
+                raise ClaimsetError(changed)
             handle.seek(offset)
             raw = handle.read(length)
     except OSError as exc:
