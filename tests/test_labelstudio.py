@@ -326,7 +326,7 @@ def test_import_failure_keeps_previous_tables(
     gold = tmp_path / "gold"
     pull(round_trip.title, tmp_path / "raw", gold, client=label_studio.client)
     before = {p.name: p.read_bytes() for p in gold.iterdir()}
-    real = claimset.ingest._Importer.add_task
+    real = claimset.ingest._Importer.add_read_task
     calls = []
 
     def add_task_then_interrupt(self: Any, task: Any, *more: Any) -> None:
@@ -334,7 +334,7 @@ def test_import_failure_keeps_previous_tables(
         real(self, task, *more)
         raise KeyboardInterrupt("interrupted after the first task")
 
-    monkeypatch.setattr(claimset.ingest._Importer, "add_task", add_task_then_interrupt)
+    monkeypatch.setattr(claimset.ingest._Importer, "add_read_task", add_task_then_interrupt)
     with pytest.raises(KeyboardInterrupt, match=r"^interrupted after the first task$"):
         pull(round_trip.title, tmp_path / "raw", gold, client=label_studio.client)
     assert calls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -371,7 +372,7 @@ def near_valid_records(draw: st.DrawFn) -> dict[str, Any]:
         if key in part and draw(st.booleans()):
             del part[key]
         else:
-            part[key] = draw(st.sampled_from(_FLAWS[key]))
+            part[key] = copy.deepcopy(draw(st.sampled_from(_FLAWS[key])))  # {} is mutated later: not the shared one
     return record
 
 
