@@ -383,3 +383,37 @@ def test_a_lock_path_that_is_a_symbolic_link_is_refused_not_followed(good: Path,
     result = runner.invoke(app, ["import", str(tmp_path / "good.json"), "--out", str(good)])
     assert result.exit_code == 1 and "Traceback" not in result.output and ".out.lock" in result.stderr
     assert not (tmp_path / "elsewhere").exists()
+
+
+def _disk_full(*args: object, **kwargs: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("where", ["parquet", "lock"])
+def test_a_full_disk_is_one_line_and_leaves_nothing_behind(good: Path, tmp_path: Path, where: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tables cannot be written, or the lock file cannot record the leftovers: the old dataset stays."""
+    import pyarrow.parquet as pq
+
+    before = snapshot(good)
+    if where == "parquet":
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", _disk_full)
+    else:
+        monkeypatch.setattr(transaction, "_record_leftovers", _disk_full)
+    result = runner.invoke(app, ["import", str(tmp_path / "good.json"), "--out", str(good)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert result.output.startswith(f"Error: {good}: the dataset was not written: No space left on device")
+    assert snapshot(good) == before and [name.split("-")[0] for name in siblings(good)] in ([], [".out.lock"])
+
+
+def test_a_system_error_outside_a_dataset_write_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import claimset.validate
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "Input/output error", str(tmp_path / "x.parquet"))
+
+    monkeypatch.setattr(claimset.validate, "validate_dataset", broken)
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {tmp_path / 'x.parquet'}: Input/output error\n"

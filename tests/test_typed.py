@@ -348,3 +348,21 @@ def test_row_buffers_write_the_same_row_groups_however_rows_are_added(tmp_path: 
         assert [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)] == [56] * 5 + [53]
     assert all(file.read().equals(files[0].read()) for file in files)
     assert files[0].read().to_pylist() == [{"n": n, "s": s} for n, s in rows]
+
+
+def test_an_export_written_while_it_is_read_is_a_one_line_error(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A same-length edit in place after the first read: tasks read before and after would mix two files."""
+    monkeypatch.setattr(reader, "READ_CHUNK", 4096)
+    path, _ = _tied_export(tmp_path)
+    os.utime(path, ns=(10**18, 10**18))
+    edits: list[int] = []
+
+    def edit_once(_read: int) -> None:
+        if not edits:
+            edits.append(1)
+            _same_length(path)
+
+    with pytest.raises(ClaimsetError, match=r"^\S*tied\.json: the file changed while it was being read$"):
+        import_exports([path], tmp_path / "out", on_read=edit_once)
+    assert edits and not (tmp_path / "out").exists()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from claimset.errors import ClaimsetError, ClaimsetWarning
+from claimset.errors import ClaimsetError, ClaimsetWarning, os_problem
 from claimset.report import printable
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ def fail(message: str) -> NoReturn:
 
 @contextmanager
 def cli_errors() -> Iterator[None]:
-    """Turn library errors into a one-line message and exit code 1, and library warnings into one line each."""
+    """Turn library errors (and the system's: a full disk) into a one-line message and exit code 1, and library
+    warnings into one line each."""
     error = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ClaimsetWarning)
@@ -79,6 +80,8 @@ def cli_errors() -> Iterator[None]:
             error = str(exc)
         except KeyboardInterrupt:
             error = "interrupted"
+        except OSError as exc:  # the machine's, not the library's: a full disk, an I/O error
+            error = f"{exc.filename}: {os_problem(exc)}" if exc.filename else os_problem(exc)
     for warning in caught:
         if issubclass(warning.category, ClaimsetWarning):
             err.print(f"Warning: {warning.message}", markup=False)

@@ -23,6 +23,12 @@ def read_text(path: Path, what: str) -> str:
         raise ClaimsetError(f"{path}: not UTF-8 (byte {exc.start})") from None
 
 
+def os_problem(exc: OSError) -> str:
+    """What an operating-system error says (a full disk, an I/O error), in a few words on one line."""
+    text = exc.strerror or (str(exc).splitlines() or [""])[0]
+    return text or type(exc).__name__
+
+
 class ClaimsetWarning(UserWarning):
     """Something the user should know that does not stop the command; the CLI prints it as one line."""
 def json_problem(exc: BaseException) -> str:

@@ -67,6 +67,18 @@ def file_stamp(handle: BinaryIO) -> FileStamp:
     return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
+def _read(handle: BinaryIO, size: int, path: Path, stamp: FileStamp) -> bytes:
+    """Read up to ``size`` bytes (-1: all the rest); a one-line ClaimsetError if the file changed since ``stamp``.
+
+    The check is the file's times and size, which every ``write`` changes: a writer that changes the file
+    only through a shared memory map, whose times the kernel updates at write-back, is not seen.
+    """
+    data = handle.read(size)
+    if file_stamp(handle) != stamp:
+        raise ClaimsetError(f"{path}: the file changed while it was being read")
+    return data
+
+
 # Decodes a task's bytes into typed structs, or returns None: see read_export.
 TypedDecoder = Callable[[memoryview], Any]
 # what a round over one buffer hands back: where the next task starts, its index, and the closing bracket if seen
@@ -208,20 +220,21 @@ def read_export(path: Path, on_read: Callable[[int], None] | None = None,
     except OSError as exc:
         raise ClaimsetError(f"{path}: cannot read export: {exc.strerror}") from exc
     with handle:
+        stamp = file_stamp(handle)  # every read below checks that the file is still this one
         start = _first_byte(handle, path)
         try:
             handle.seek(start)  # and tasks are read again from their offsets (see reread_task)
         except OSError as exc:
             raise ClaimsetError(f"{path}: cannot read export: it is not a file that can be read again (a pipe?); "
                                 "save it to a file first") from exc
-        buf = handle.read(READ_CHUNK)
+        buf = _read(handle, READ_CHUNK, path, stamp)
         if on_read is not None:
             on_read(start + len(buf))
         if buf[:1] == b"{":
             raise ClaimsetError(f"{path}: not a Label Studio JSON export: expected a list of tasks, found an object")
         if buf[:1] != b"[":
             raise ClaimsetError(f"{path}: not JSON (a CSV or other export?); expected a Label Studio JSON export")
-        yield from _scan(handle, path, buf, start, on_read, typed, file_stamp(handle))
+        yield from _scan(handle, path, buf, start, on_read, typed, stamp)
 
 
 def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int, on_read: Callable[[int], None] | None,
@@ -243,13 +256,13 @@ def _scan(handle: BinaryIO, path: Path, buf: bytes, base: int, on_read: Callable
         if close is None:
             pos, index, close = yield from _scanned_tasks(path, buf, base, pos, index, typed, stamp)
         if close is not None:
-            _check_after_list(handle, path, buf[close + 1 :], eof, on_read)
+            _check_after_list(handle, path, buf[close + 1 :], eof, on_read, stamp)
             return
         if eof:
             raise ClaimsetError(f"{path}: truncated or invalid JSON: the file ends inside task {index}")
         # an item longer than what is buffered doubles the read, so rescans stay linear overall
         read_size = READ_CHUNK if pos > round_start else max(READ_CHUNK, 2 * (len(buf) - pos))
-        chunk = handle.read(read_size)
+        chunk = _read(handle, read_size, path, stamp)
         if on_read is not None:
             on_read(len(chunk))
         eof = len(chunk) < read_size
@@ -360,9 +373,9 @@ def _check_first_task(path: Path, index: int, task: Any) -> None:
 
 
 def _check_after_list(handle: BinaryIO, path: Path, rest: bytes, eof: bool,
-                      on_read: Callable[[int], None] | None) -> None:
+                      on_read: Callable[[int], None] | None, stamp: FileStamp) -> None:
     """Only white space may follow the list's closing bracket: ``rest`` of the buffer and what is left to read."""
-    tail = b"" if eof else handle.read()
+    tail = b"" if eof else _read(handle, -1, path, stamp)
     if on_read is not None and tail:
         on_read(len(tail))
     if (rest + tail).strip(_WHITESPACE):

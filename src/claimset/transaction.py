@@ -34,7 +34,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from claimset.errors import ClaimsetError
+from claimset.errors import ClaimsetError, os_problem
 from claimset.tables import current_umask
 
 _AT_FDCWD = -100
@@ -63,13 +63,15 @@ def replace_folder(target: Path, generated: Collection[str] = ()) -> Iterator[St
     with _exclusive(target):
         _recover(target)
         staging = Staging(Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent)))
-        _record_leftovers(target, [staging.path, _old_name(target, staging.path)])
         try:
+            _record_leftovers(target, [staging.path, _old_name(target, staging.path)])
             yield staging
             if not staging.discarded:
                 _carry_over(target, staging.path, generated)
                 _take_mode(staging.path, target)  # last: a read-only mode would stop the writing
                 _swap(staging.path, target)
+        except OSError as exc:  # a full disk, an I/O error: the target is as it was
+            raise ClaimsetError(f"{target}: the dataset was not written: {os_problem(exc)}") from exc
         finally:
             shutil.rmtree(staging.path, ignore_errors=True)
 
