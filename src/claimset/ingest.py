@@ -31,7 +31,16 @@ from claimset.codes import RejectReason
 from claimset.convert import KINDS, ResultConverter, SchemeIndex, item_kind, region_key
 from claimset.dataset import write_dataset
 from claimset.errors import ClaimsetError
-from claimset.reader import FileStamp, ReadTask, TypedDecoder, decode_task, has_lone_surrogate, read_export, reread_task
+from claimset.reader import (
+    FileStamp,
+    ReadTask,
+    TypedDecoder,
+    changed_while_imported,
+    decode_general,
+    has_lone_surrogate,
+    read_export,
+    reread_task,
+)
 from claimset.scheme import Scheme, default_scheme
 from claimset.seeds import Document, sha256_text
 from claimset.sink import DocumentStore, RowBuffer, drop_rows
@@ -289,7 +298,7 @@ class _Importer:
         if not item.typed:
             self.add_task(item.value, item.lone_surrogate)
         elif not self._add_typed_task(item, path):
-            self.add_task(decode_task(item.raw, item.offset, item.number, False, path, item.stamp).value)
+            self.add_task(decode_general(item, path))
 
     def _add_typed_task(self, item: ReadTask, path: Path) -> bool:
         """:meth:`add_task` for a typed task; False, having done nothing, when the task is not clean."""
@@ -311,7 +320,7 @@ class _Importer:
             if same_text and self._add_clean_annotation(annotation, position, task_id, document.doc_id, text):
                 continue
             if general is None:
-                general = _annotations(decode_task(item.raw, item.offset, item.number, False, path, item.stamp).value)
+                general = _annotations(decode_general(item, path))
             self._add_annotation(general[position], task_id, document, text, position)
         return True
 
@@ -511,7 +520,7 @@ class _Importer:
         annotation = found[0] if found and isinstance(found[0], dict) else {}
         if _as_int(annotation.get("id")) != annotation_id or \
                 version_time(_parse_time(annotation.get("updated_at"))) != old.time:
-            raise ClaimsetError(f"{path}: the file changed while it was being imported (the task at byte {offset})")
+            raise changed_while_imported(path, offset)
         return _digest(annotation)
 
     def _counts_for(self, item: Any) -> ItemCounts:

@@ -57,7 +57,8 @@ class ReadTask(NamedTuple):
     stamp: FileStamp  # the export file as it was opened (see file_stamp)
 
 
-# An open file's device, inode, size, and modification and change times in ns: any write changes it.
+# An open file's device, inode, size, and modification and change times in ns: a write changes it (one through a
+# shared memory map only at write-back, see _read).
 FileStamp = tuple[int, int, int, int, int]
 
 
@@ -291,9 +292,9 @@ def _skipped_tasks(buf: bytes, base: int, pos: int, index: int, typed: TypedDeco
         scanned = scanned or buf.translate(_SCAN_BYTES)
         # a run of 19 digits sends the task to the standard library, as in the byte scan
         long_numbers = scanned.find(_LONG_DIGITS, pos, end) != -1
-        task = None if typed is None or long_numbers else typed(raw)
-        if task is not None:
-            yield ReadTask(task, True, False, raw, base + pos, index, stamp)
+        fast = _typed_task(typed, raw, long_numbers, base + pos, index, stamp)
+        if fast is not None:
+            yield fast
         else:
             try:
                 task, lone_surrogate = _decode(raw, long_numbers)
@@ -339,14 +340,18 @@ def _scanned_tasks(path: Path, buf: bytes, base: int, pos: int, index: int, type
         if end == close and index == 0 and not bytes(raw).strip(_WHITESPACE):
             break  # an empty export: []
         long_numbers = bool(long_starts) and bisect_left(long_starts, pos) < bisect_left(long_starts, end)
-        task = None if typed is None or long_numbers else typed(raw)
-        if task is not None:
-            yield ReadTask(task, True, False, raw, base + pos, index, stamp)
-        else:
-            yield decode_task(raw, base + pos, index, long_numbers, path, stamp)
+        fast = _typed_task(typed, raw, long_numbers, base + pos, index, stamp)
+        yield fast if fast is not None else decode_task(raw, base + pos, index, long_numbers, path, stamp)
         index += 1
         pos = end + 1
     return pos, index, close
+
+
+def _typed_task(typed: TypedDecoder | None, raw: memoryview, long_numbers: bool, offset: int, number: int,
+                stamp: FileStamp) -> ReadTask | None:
+    """The task as the typed decoder reads it, or None: no typed decoder, a run of 19+ digits, or it refused."""
+    task = None if typed is None or long_numbers else typed(raw)
+    return None if task is None else ReadTask(task, True, False, raw, offset, number, stamp)
 
 
 def _bounds_after(buf: bytes, pos: int) -> tuple[list[int], int | None, list[int]]:
@@ -397,24 +402,33 @@ def decode_task(raw: memoryview, offset: int, number: int, long_numbers: bool, p
     return ReadTask(task, False, lone_surrogate, raw, offset, number, stamp)
 
 
+def decode_general(item: ReadTask, path: Path) -> Any:
+    """The task of a typed :class:`ReadTask` as the general decoder reads it (Python objects)."""
+    return decode_task(item.raw, item.offset, item.number, False, path, item.stamp).value
+
+
+def changed_while_imported(path: Path, offset: int) -> ClaimsetError:
+    """The error for an export whose task at ``offset`` is no longer what was read from it."""
+    return ClaimsetError(f"{path}: the file changed while it was being imported (the task at byte {offset})")
+
+
 def reread_task(path: Path, offset: int, length: int, stamp: FileStamp) -> Any:
     """The task of ``path`` that :func:`read_export` gave at ``offset`` with ``length`` bytes, decoded again.
 
     A one-line ClaimsetError when the file is not the one read then (``stamp``: another file, or one
     written since, whatever it wrote) or the bytes there no longer hold a task.
     """
-    changed = f"{path}: the file changed while it was being imported (the task at byte {offset})"
     try:
         with path.open("rb") as handle:
             if file_stamp(handle) != stamp:
-                raise ClaimsetError(changed)
+                raise changed_while_imported(path, offset)
             handle.seek(offset)
             raw = handle.read(length)
     except OSError as exc:
         raise ClaimsetError(f"{path}: cannot read the export again: {exc.strerror}") from exc
     if len(raw) != length:
-        raise ClaimsetError(changed)
+        raise changed_while_imported(path, offset)
     try:
         return _decode(raw, raw.translate(_SCAN_BYTES).find(_LONG_DIGITS) != -1)[0]
     except (ValueError, RecursionError) as exc:
-        raise ClaimsetError(changed) from exc
+        raise changed_while_imported(path, offset) from exc
