@@ -170,4 +170,5 @@ def test_bench_runs_both_workloads_and_prints_the_memory_slope(tmp_path: Path) -
         assert re.search(rf"peak RSS of ours \({workload}\): [\d,]+ MB", report)
     assert re.search(r"memory slope: -?[\d,.]+ MB per 1,000 tasks; peak RSS [+-]\d+\.\d% from 10 to 20 tasks", report)
     assert "| 10 |" in report and "| 20 |" in report
+    assert report.count("| ours-1 |") == 2  # one process, beside the default, in each workload
     assert [p.name for p in tmp_path.iterdir()] == ["perf.md"]  # generated exports are removed

@@ -302,6 +302,9 @@ def import_command(
     scheme: ProjectSchemeOption = None,
     allow_invalid: AllowInvalidOption = False,
     output_format: FormatOption = Format.text,
+    jobs: Annotated[int | None, typer.Option(
+        min=1, help="Processes that convert tasks, this one included (default: 2 for exports of 32 MiB or more on "
+        "2 or more cores, else 1). The tables are the same for any value.")] = None,
 ) -> None:
     """Import Label Studio JSON exports into a dataset folder, validated before it replaces the old one."""
     from claimset.ingest import import_dataset
@@ -312,7 +315,7 @@ def import_command(
         documents = read_seeds(seeds) if seeds else []
         with byte_progress(sum(path.stat().st_size for path in exports if path.is_file())) as advance:
             result = import_dataset(exports, out_dir, seeds=documents, scheme=project_scheme(scheme),
-                                    allow_invalid=allow_invalid, on_read=advance)
+                                    allow_invalid=allow_invalid, on_read=advance, jobs=jobs)
     assert result.report is not None
     if output_format is Format.json:
         print_json({"import": result.summary.to_dict(), "validation": result.report.to_dict(),

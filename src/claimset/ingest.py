@@ -10,14 +10,12 @@ with a stable reason code (:class:`claimset.codes.RejectReason`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import functools
 import gc
 import hashlib
 import json
-import math
-import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +32,9 @@ from claimset.errors import ClaimsetError
 from claimset.reader import (
     FileStamp,
     ReadTask,
-    TypedDecoder,
     changed_while_imported,
     decode_general,
+    decode_task,
     has_lone_surrogate,
     read_export,
     reread_task,
@@ -46,77 +44,14 @@ from claimset.seeds import Document, sha256_text
 from claimset.sink import DocumentStore, RowBuffer, drop_rows
 from claimset.summary import ImportSummary, ItemCounts, check_written
 from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS
+from claimset.values import as_int, lead_time, parse_date, parse_time, user_id
 from claimset.versions import Locator, Occurrence, Occurrences, version_time
+from claimset.workers import Workers, available_cores, workers
 
 if TYPE_CHECKING:
     from claimset.validate import ValidationReport
 
 __all__ = ["ImportResult", "ImportSummary", "ItemCounts", "import_dataset", "import_exports"]
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    """An ISO 8601 time as the same instant in UTC (a time without an offset is taken as UTC); None for
-    anything else, including an instant outside the years 1 to 9999 in UTC (``0001-01-01T00:00+14:00``).
-
-    The instant is converted here, not by Arrow: once pandera is imported, pyarrow 26 stores an aware
-    datetime's wall-clock time as UTC, dropping its offset.
-    """
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.upper())  # RFC 3339 allows 't' and 'z'
-        return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _parse_date(value: Any) -> dt.date | None:
-    """A ``YYYY-MM-DD`` date; None for anything else (Python 3.11 also reads ``20201212`` and ``2020-W50-6``)."""
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _user_id(completed_by: Any) -> str:
-    """A pseudonymous annotator id, whatever form ``completed_by`` takes in the export.
-
-    ``ls-user-<id>`` for an integer id (or an object with an integer ``id``); ``ls-user-<12 hex>``, the
-    start of the SHA-256 of the value (a string as is, anything else as sorted JSON), for anything
-    else, such as an e-mail; ``ls-user-unknown`` when it is missing.
-    """
-    if isinstance(completed_by, dict) and _as_int(completed_by.get("id")) is not None:
-        completed_by = completed_by["id"]
-    if completed_by is None:
-        return "ls-user-unknown"
-    if _as_int(completed_by) is not None:
-        return f"ls-user-{completed_by}"
-    text = completed_by if isinstance(completed_by, str) else json.dumps(completed_by, sort_keys=True)
-    return "ls-user-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-
-
-INT64 = range(-(2**63), 2**63)
-
-
-def _as_int(value: Any) -> int | None:
-    """``value`` if it is an integer that fits the tables' 64-bit columns, else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value in INT64 else None
-
-
-def _lead_time(value: Any) -> float | None:
-    """Seconds as a float; None for anything else, including numbers beyond a float's range."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if math.isfinite(seconds) else None
 
 
 def _show(value: Any) -> str:
@@ -140,7 +75,7 @@ def utf8_safe(text: str) -> str:
 def _task_problem(task: dict[str, Any]) -> str | None:
     """Why the task's structure is not a Label Studio task's (see ``RejectReason.MALFORMED_TASK``), or None."""
     task_id = task.get("id")
-    if task_id is not None and _as_int(task_id) is None:
+    if task_id is not None and as_int(task_id) is None:
         return f"task id {_show(task_id)} is not a 64-bit integer"
     for key in ("annotations", "completions", "drafts", "predictions"):
         value = task.get(key)
@@ -148,7 +83,7 @@ def _task_problem(task: dict[str, Any]) -> str | None:
             return f"task {task_id}: '{key}' is {type(value).__name__}, not a list"
     data = task.get("data")
     published = data.get("published") if isinstance(data, dict) else None
-    if published is not None and _parse_date(published) is None:
+    if published is not None and parse_date(published) is None:
         return f"task {task_id}: 'published' is {_show(published)}, not a YYYY-MM-DD date"
     return None
 
@@ -160,7 +95,7 @@ def _annotation_problem(annotation: Any) -> str | None:
     annotation_id = annotation.get("id")
     if annotation_id is None:  # every table row of an annotation is keyed by its id
         return "annotation has no id"
-    if _as_int(annotation_id) is None:
+    if as_int(annotation_id) is None:
         return f"annotation id {_show(annotation_id)} is not a 64-bit integer"
     result = annotation.get("result")
     if result is not None and not isinstance(result, list):
@@ -171,7 +106,7 @@ def _annotation_problem(annotation: Any) -> str | None:
             return f"annotation {annotation_id}: '{key}' is {_show(flag)}, not true or false"
     for key in ("created_at", "updated_at"):  # updated_at decides between versions: never guessed
         time = annotation.get(key)
-        if time is not None and _parse_time(time) is None:
+        if time is not None and parse_time(time) is None:
             return (f"annotation {annotation_id}: '{key}' is {_show(time)}, not an ISO 8601 time (one whose UTC "
                     "instant is in the years 1 to 9999)")
     return None
@@ -210,8 +145,7 @@ class _Importer:
         self.source = ""
         self.index = SchemeIndex.of(scheme)
         self.clean = typed.CleanConverter(self.index)
-        decoder = typed.decoder_for(scheme.text_name)
-        self.typed: TypedDecoder | None = None if decoder is None else functools.partial(typed.decode, decoder)
+        self.decoder = typed.decoder_for(scheme.text_name)  # None: no fast path for this scheme
         self.paths: list[Path] = []
         self.where = (0, 0, 0)  # the current task: its export's number, its file offset and length
         self.stamps: dict[int, FileStamp] = {}  # each export as it was read (see reader.reread_task)
@@ -246,7 +180,7 @@ class _Importer:
         """The annotation's result items to rejects; the annotation itself (or its result that is not a list)
         when it has none."""
         is_object = isinstance(annotation, dict)
-        annotation_id = _as_int(annotation.get("id")) if is_object else None
+        annotation_id = as_int(annotation.get("id")) if is_object else None
         result = annotation.get("result") if is_object else None
         if isinstance(result, list) and result:
             self._reject_items(task_id, annotation_id, result, reason, message)
@@ -267,7 +201,7 @@ class _Importer:
         if problem is not None:
             self._reject_task(task, RejectReason.MALFORMED_TASK, problem)
             return
-        task_id = _as_int(task.get("id"))
+        task_id = as_int(task.get("id"))
         data = task["data"]
         text = data.get(self.scheme.text_name)
         if not isinstance(text, str) or not text:
@@ -290,86 +224,72 @@ class _Importer:
             self._add_annotation(annotation, task_id, document, text, position, lone_surrogate)
 
     # -- the fast path (claimset.typed) -------------------------------------------------------------
-    def add_read_task(self, item: ReadTask, path: Path) -> None:
-        """Import one task of the export at ``path``: by the fast path if it is clean, else by :meth:`add_task`."""
+    def add_read_task(self, item: ReadTask, path: Path, rows: _Taken | None = None) -> None:
+        """Import one task of the export at ``path``: one the reader decoded, by :meth:`add_task`; one it left
+        to the fast path (``item.typed``), from the next task of ``rows`` (see :class:`_Feed`)."""
         source = len(self.paths) - 1
         self.where = (source, item.offset, len(item.raw))
         self.stamps[source] = item.stamp
         if not item.typed:
             self.add_task(item.value, item.lone_surrogate)
-        elif not self._add_typed_task(item, path):
-            self.add_task(decode_general(item, path))
+            return
+        assert rows is not None
+        task = next(rows.tasks)
+        if task is None:  # not typed, or a task check failed: the general path gives the reasons
+            general = decode_task(item.raw, item.offset, item.number, False, path, item.stamp)
+            self.add_task(general.value, general.lone_surrogate)
+        else:
+            self._add_clean_task(item, task, rows, path)
 
-    def _add_typed_task(self, item: ReadTask, path: Path) -> bool:
-        """:meth:`add_task` for a typed task; False, having done nothing, when the task is not clean."""
-        task = item.value
-        data = task.data
-        text, task_id, published = data.text, task.id, data.published
-        if (task.completions is not None or not text or (task_id is not None and task_id not in INT64)
-                or (published is not None and _parse_date(published) is None)
-                or (data.text_sha256 is not None and data.text_sha256 != sha256_text(text))):
-            return False
+    def _add_clean_task(self, item: ReadTask, task: typed.CleanTask, rows: _Taken, path: Path) -> None:
+        """:meth:`add_task` for a task that passed the fast path's task checks; its annotations that are not
+        clean, or not clean here (a doc_id met with another text, an id met before), take the general path."""
         summary = self.summary
         summary.tasks += 1
-        summary.drafts += len(task.drafts or ())
-        summary.predictions += len(task.predictions or ())
-        document = self._document(data.doc_id or f"ls-task-{task_id}", text, published, task_id)
-        same_text = document.text == text
+        summary.drafts += task.drafts
+        summary.predictions += task.predictions
+        document = self._document(task.doc_id, task.text, task.published, task.task_id)
+        same_text = document.text == task.text
         general: list[Any] | None = None
-        for position, annotation in enumerate(task.annotations or ()):
-            if same_text and self._add_clean_annotation(annotation, position, task_id, document.doc_id, text):
-                continue
+        for position, annotation in enumerate(task.annotations):
+            if annotation is not None:
+                if same_text and self.seen.find(annotation.row[0]) is None:
+                    self._add_clean_annotation(annotation, position, task.task_id, rows)
+                    continue
+                rows.skip(annotation)
             if general is None:
                 general = _annotations(decode_general(item, path))
-            self._add_annotation(general[position], task_id, document, text, position)
-        return True
+            self._add_annotation(general[position], task.task_id, document, task.text, position)
 
-    def _add_clean_annotation(self, annotation: typed.Annotation, position: int, task_id: int | None,
-                              doc_id: str, text: str) -> bool:
-        """:meth:`_add_annotation` for a typed annotation; False, having done nothing, when it is not clean:
-        a version of an id met before, cancelled, a time that does not parse, or a result item that is not."""
-        annotation_id = annotation.id
-        if annotation_id not in INT64 or annotation.was_cancelled or self.seen.find(annotation_id) is not None:
-            return False
-        created_at, updated_at = _parse_time(annotation.created_at), _parse_time(annotation.updated_at)
-        if (created_at is None and annotation.created_at is not None) or \
-                (updated_at is None and annotation.updated_at is not None):
-            return False
+    def _add_clean_annotation(self, annotation: typed.CleanAnnotation, position: int, task_id: int | None,
+                              rows: _Taken) -> None:
+        """:meth:`_add_annotation` for an annotation converted by the fast path, met for the first time."""
         buffers = self.buffers
-        spans, relations = buffers["spans"], buffers["relations"]
-        rows = {name: buffer.count for name, buffer in buffers.items()}
-        counts = self.clean.convert(annotation.result or [], text, annotation_id, doc_id, spans.columns,
-                                    relations.columns)
-        if counts is None:
-            return False
-        regions, attributes, links = counts
-        spans.added(regions)
-        relations.added(links)
-        buffers["annotations"].append((
-            annotation_id, task_id, doc_id, _user_id(annotation.completed_by), "submitted",
-            annotation.ground_truth is True, created_at, updated_at, _lead_time(annotation.lead_time), regions, links,
-        ))
+        start = {name: buffer.count for name, buffer in buffers.items()}
+        rows.take(annotation, buffers["spans"], buffers["relations"])
+        buffers["annotations"].append(annotation.row)
         summary = self.summary
         summary.annotations += 1
         summary.submitted += 1
+        regions, attributes, links = annotation.regions, annotation.attributes, annotation.links
         for kind, written in ((summary.regions, regions), (summary.attributes, attributes),
                               (summary.relations, links)):
             kind.read += written
             kind.written += written
+        annotation_id = annotation.row[0]
         self.seen.store(annotation_id, None, Occurrence(
-            time=version_time(updated_at), digest=None, locator=Locator(*self.where, position), task_id=task_id,
-            cancelled=False, rows={name: (start, buffers[name].count) for name, start in rows.items()},
+            time=annotation.time, digest=None, locator=Locator(*self.where, position), task_id=task_id,
+            cancelled=False, rows={name: (begin, buffers[name].count) for name, begin in start.items()},
             counts={"region": (regions, 0), "attribute": (attributes, 0), "relation": (links, 0), "other": (0, 0)},
             reasons=Counter(),
         ))
-        return True
 
     def _reject_task(self, task: Any, reason: RejectReason, message: str) -> None:
         """Every result item of the task to rejects; its annotations, or fields, that have none go whole."""
         if not isinstance(task, dict):
             self._reject_whole(None, None, "task", reason, message, task)
             return
-        task_id = _as_int(task.get("id"))
+        task_id = as_int(task.get("id"))
         rows = self.buffers["rejects"].count
         for key in ("annotations", "completions"):
             value = task.get(key)
@@ -387,10 +307,10 @@ class _Importer:
             return known
         seed = self.seeds.get(doc_id)
         document = seed or Document(
-            doc_id=doc_id, published=_parse_date(published_raw) or dt.date(1970, 1, 1),
+            doc_id=doc_id, published=parse_date(published_raw) or dt.date(1970, 1, 1),
             text=text, text_sha256=sha256_text(text), source_file=f"{self.source}#task-{task_id}",
         )
-        published = seed.published if seed else _parse_date(published_raw)
+        published = seed.published if seed else parse_date(published_raw)
         self.documents.add(document, published, seeded=seed is not None)
         return document
 
@@ -401,9 +321,9 @@ class _Importer:
         if problem is not None:
             self._reject_annotation(annotation, task_id, RejectReason.MALFORMED_ANNOTATION, problem)
             return
-        annotation_id = _as_int(annotation.get("id"))
+        annotation_id = as_int(annotation.get("id"))
         result: list[Any] = annotation.get("result") or []
-        updated_at = _parse_time(annotation.get("updated_at"))
+        updated_at = parse_time(annotation.get("updated_at"))
         time = version_time(updated_at)
         digest = None
         slot = None if annotation_id is None else self.seen.find(annotation_id)
@@ -459,9 +379,9 @@ class _Importer:
             self.summary.submitted += 1
         kinds = Counter(item_kinds if item_kinds is not None else [item_kind(item) for item in result])
         self.buffers["annotations"].append((
-            annotation_id, task_id, doc_id, _user_id(annotation.get("completed_by")),
+            annotation_id, task_id, doc_id, user_id(annotation.get("completed_by")),
             "cancelled" if cancelled else "submitted", annotation.get("ground_truth") is True,
-            _parse_time(annotation.get("created_at")), updated_at, _lead_time(annotation.get("lead_time")),
+            parse_time(annotation.get("created_at")), updated_at, lead_time(annotation.get("lead_time")),
             kinds["region"], kinds["relation"],
         ))
 
@@ -518,8 +438,8 @@ class _Importer:
         task = reread_task(path, offset, length, self.stamps[source])
         found = _annotations(task)[position:position + 1] if isinstance(task, dict) else []
         annotation = found[0] if found and isinstance(found[0], dict) else {}
-        if _as_int(annotation.get("id")) != annotation_id or \
-                version_time(_parse_time(annotation.get("updated_at"))) != old.time:
+        if as_int(annotation.get("id")) != annotation_id or \
+                version_time(parse_time(annotation.get("updated_at"))) != old.time:
             raise changed_while_imported(path, offset)
         return _digest(annotation)
 
@@ -546,6 +466,93 @@ def _annotations(task: dict[str, Any]) -> list[Any]:
     return [*(task.get("annotations") or []), *(task.get("completions") or [])]
 
 
+CHUNK_BYTES = 1 << 20  # the tasks' bytes in one list for the fast path (see _Feed)
+PARALLEL_BYTES = 32 << 20  # exports of this size on: a worker process converts too, when jobs is not given
+
+
+class _Taken:
+    """A :class:`~claimset.typed.Converted` being added: its tasks still to come, and the rows taken so far."""
+
+    def __init__(self, converted: typed.Converted) -> None:
+        self.tasks = iter(converted.tasks)
+        self.spans, self.relations = converted.spans, converted.relations
+        self.span_row = self.relation_row = 0
+
+    def take(self, annotation: typed.CleanAnnotation, spans: RowBuffer, relations: RowBuffer) -> None:
+        """Append the annotation's rows, the next ones of the batches."""
+        spans.append_slice(self.spans, self.span_row, self.span_row + annotation.regions)
+        relations.append_slice(self.relations, self.relation_row, self.relation_row + annotation.links)
+        self.skip(annotation)
+
+    def skip(self, annotation: typed.CleanAnnotation) -> None:
+        """Pass over the annotation's rows (the general path takes it)."""
+        self.span_row += annotation.regions
+        self.relation_row += annotation.links
+
+
+class _Feed:
+    """The tasks of one export on their way to the importer, in lists of about :data:`CHUNK_BYTES`.
+
+    The reader leaves each task with valid UTF-8 (but the first) to the fast path undecoded
+    (:meth:`defer`); a full list is converted by :func:`claimset.typed.convert_tasks`, by a worker
+    process with room for it, else here, and the lists are added in the export's order.
+    """
+
+    def __init__(self, importer: _Importer, pool: Workers, path: Path) -> None:
+        self.importer, self.pool, self.path = importer, pool, path
+        self.items: list[ReadTask] = []
+        self.size = 0
+        self.pending: deque[tuple[list[ReadTask], int | None, typed.Converted | None]] = deque()
+        self.first = True
+
+    def defer(self, raw: memoryview) -> Any:
+        """The reader's typed decoder: :data:`claimset.typed.DEFERRED`, or None for the general decoder.
+
+        The first task stays with the general decoder, which refuses a JSON-MIN export's there.
+        """
+        if self.first:
+            self.first = False
+            return None
+        return typed.DEFERRED if typed.is_utf8(raw) else None
+
+    def add(self, item: ReadTask) -> None:
+        self.items.append(item)
+        self.size += len(item.raw)
+        if self.size >= CHUNK_BYTES:
+            self._send()
+
+    def _send(self) -> None:
+        items, self.items, self.size = self.items, [], 0
+        raws = [item.raw for item in items if item.typed]
+        ticket = self.pool.submit(raws) if raws else None
+        converted = None
+        decoder = self.importer.decoder
+        if ticket is None and raws:
+            assert decoder is not None  # the reader defers tasks only when there is one
+            converted = typed.convert_tasks(decoder, self.importer.clean, raws)
+        self.pending.append((items, ticket, converted))
+        self._add_ready(wait=False)
+
+    def _add_ready(self, wait: bool) -> None:
+        """Add the lists that are back, in order; all of them if ``wait``."""
+        while self.pending:
+            items, ticket, converted = self.pending[0]
+            if ticket is not None:
+                converted = self.pool.result(ticket, wait)
+                if converted is None:
+                    return
+            self.pending.popleft()
+            rows = None if converted is None else _Taken(converted)
+            for item in items:
+                self.importer.add_read_task(item, self.path, rows)
+
+    def finish(self) -> None:
+        """Convert and add what is left."""
+        if self.items:
+            self._send()
+        self._add_ready(wait=True)
+
+
 @dataclass
 class ImportResult:
     """An import into a dataset folder: its summary, its validation report (None if not validated), and
@@ -567,6 +574,7 @@ def import_dataset(
     allow_invalid: bool = False,
     croissant: bool = False,
     on_read: Callable[[int], None] | None = None,
+    jobs: int | None = None,
 ) -> ImportResult:
     """Import Label Studio full-JSON exports into a complete dataset folder ``out_dir``, in one atomic step.
 
@@ -574,15 +582,20 @@ def import_dataset(
     re-anchored into the seed text by quote. The tables, ``claims.parquet`` and the scheme record are
     written to a staging folder, validated there (unless ``validate`` is false) and swapped in only if
     valid or ``allow_invalid`` (:func:`claimset.dataset.write_dataset`): a failed import leaves ``out_dir``
-    as it was. ``on_read`` is called with the number of bytes read, for progress bars.
+    as it was. ``on_read`` is called with the number of bytes read, for progress bars. ``jobs``: the
+    processes that convert tasks (:mod:`claimset.workers`), this one included; by default 2 for exports
+    of :data:`PARALLEL_BYTES` or more on a machine with 2 cores or more, else 1. The tables do not depend on it.
     """
     scheme = scheme or default_scheme()
     paths = list(paths)
     if not paths:
         raise ClaimsetError("no export files given")
+    if jobs is not None and jobs < 1:
+        raise ClaimsetError(f"jobs must be 1 or more, not {jobs}")
+    processes = jobs if jobs is not None else default_jobs(paths)
 
     def fill(staging: Path) -> ImportSummary:
-        return _import_tables(paths, staging, seeds, scheme, on_read)
+        return _import_tables(paths, staging, seeds, scheme, on_read, processes)
 
     written = write_dataset(out_dir, fill, scheme=scheme, seeds=seeds, validate=validate,
                             allow_invalid=allow_invalid, croissant=croissant)
@@ -594,13 +607,26 @@ def import_exports(
     seeds: Sequence[Document] = (),
     scheme: Scheme | None = None,
     on_read: Callable[[int], None] | None = None,
+    jobs: int | None = None,
 ) -> ImportSummary:
     """:func:`import_dataset` without validation: the folder is replaced whenever the import succeeds."""
-    return import_dataset(paths, out_dir, seeds=seeds, scheme=scheme, validate=False, on_read=on_read).summary
+    return import_dataset(paths, out_dir, seeds=seeds, scheme=scheme, validate=False, on_read=on_read,
+                          jobs=jobs).summary
+
+
+def default_jobs(paths: list[Path]) -> int:
+    """2 when the exports hold :data:`PARALLEL_BYTES` or more and there are 2 cores or more; else 1."""
+    if available_cores() < 2:
+        return 1
+    size = 0
+    for path in paths:
+        with contextlib.suppress(OSError):  # the reader names the problem
+            size += path.stat().st_size
+    return 2 if size >= PARALLEL_BYTES else 1
 
 
 def _import_tables(paths: list[Path], folder: Path, seeds: Sequence[Document], scheme: Scheme,
-                   on_read: Callable[[int], None] | None) -> ImportSummary:
+                   on_read: Callable[[int], None] | None, jobs: int) -> ImportSummary:
     """Write the tables of the exports at ``paths`` into the empty ``folder``."""
     # The import allocates millions of small objects and frees them task by task, without cycles;
     # the cyclic collector would only rescan the live ones over and over (about 20% of the time).
@@ -608,12 +634,19 @@ def _import_tables(paths: list[Path], folder: Path, seeds: Sequence[Document], s
     gc.disable()
     try:
         importer = _Importer(scheme, seeds, folder)
-        for path in paths:
-            importer.source = utf8_safe(path.name)
-            importer.summary.sources.append(importer.source)
-            importer.paths.append(path)
-            for item in read_export(path, on_read, importer.typed):
-                importer.add_read_task(item, path)
+        with workers(scheme, jobs - 1) as pool:
+            for path in paths:
+                importer.source = utf8_safe(path.name)
+                importer.summary.sources.append(importer.source)
+                importer.paths.append(path)
+                feed = _Feed(importer, pool, path)
+                try:
+                    for item in read_export(path, on_read, None if importer.decoder is None else feed.defer):
+                        feed.add(item)
+                except ClaimsetError:
+                    feed.finish()  # the tasks before it first: an error in one of them is met first, as ever
+                    raise
+                feed.finish()
         importer.finish(folder)
         (folder / "documents.texts").unlink()
         check_written(importer.summary)  # before the swap: nothing written from regions read is an error

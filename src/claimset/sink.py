@@ -22,86 +22,123 @@ from claimset.tables import DOCUMENTS
 
 ROWS_PER_GROUP = 65_536
 CONVERT_ROWS = 8_192  # rows buffered as Python tuples before conversion to Arrow
+UTF8_COLUMNS = {"spans": ("text",)}  # string columns converted by utf8_array (long texts with emoji)
 
 
 class RowBuffer:
     """Rows of one table, written to a Parquet file in row groups as they accumulate.
 
-    Rows are buffered as one Python list per column (:attr:`columns`, in the schema's order): added
-    a row at a time (:meth:`append`, :meth:`extend`) or by appending to every list and then calling
-    :meth:`added`. Every :data:`CONVERT_ROWS` rows are converted to an Arrow batch, so the Python
-    objects of at most about that many rows are alive at once; a row group of
-    :data:`ROWS_PER_GROUP` rows is written from the converted batches. The batches and row groups
-    depend only on the rows, not on how they were added.
+    Rows are added as Python tuples (:meth:`append`, :meth:`extend`) or as row ranges of Arrow batches
+    converted elsewhere by :func:`arrow_batch` (:meth:`append_slice`). Every :data:`CONVERT_ROWS`
+    buffered tuples are converted to an Arrow batch, so the Python objects of at most about that many
+    rows are alive at once; row groups of exactly :data:`ROWS_PER_GROUP` rows (the last one fewer)
+    are written from the batches. The row groups depend only on the rows, not on how they were added.
     """
 
     def __init__(self, schema: pa.Schema, path: Path, utf8_columns: Sequence[str] = ()) -> None:
         self.schema = schema
         self.path = path
-        self.columns: list[list[Any]] = [[] for _ in schema]
+        self.columns: list[list[Any]] = [[] for _ in schema]  # the buffered tuples, a list per column
         self.buffered = 0  # rows in self.columns
         self.batches: list[pa.RecordBatch] = []
         self.pending = 0  # rows in self.batches
+        self.slice: tuple[pa.RecordBatch, int, int] | None = None  # rows of a batch added last, not yet taken
         self.count = 0
         self.writer: pq.ParquetWriter | None = None
         self.limit = min(CONVERT_ROWS, ROWS_PER_GROUP)
-        self.utf8 = frozenset(schema.get_field_index(name) for name in utf8_columns)
+        self.utf8_columns = tuple(utf8_columns)
 
     def append(self, row: tuple[Any, ...]) -> None:
+        self._take_slice()
         for values, value in zip(self.columns, row, strict=True):
             values.append(value)
-        self.added(1)
+        self._added(1)
 
     def extend(self, rows: list[tuple[Any, ...]]) -> None:
         """Append ``rows`` (tuples in the schema's column order), in order."""
         if rows:
+            self._take_slice()
             for values, column in zip(self.columns, zip(*rows, strict=True), strict=True):
                 values.extend(column)
-            self.added(len(rows))
+            self._added(len(rows))
 
-    def added(self, rows: int) -> None:
-        """Say that ``rows`` rows were appended to every list of :attr:`columns`."""
+    def append_slice(self, batch: pa.RecordBatch, start: int, stop: int) -> None:
+        """Append rows ``start`` to ``stop`` (half-open) of ``batch``, which has this table's schema.
+
+        Consecutive ranges of one batch are taken as one slice.
+        """
+        if start == stop:
+            return
+        self.count += stop - start
+        if self.slice is not None and self.slice[0] is batch and self.slice[2] == start:
+            self.slice = (batch, self.slice[1], stop)
+            return
+        self._take_slice()
+        self._convert(self.buffered)  # the tuples appended before come first
+        self.slice = (batch, start, stop)
+
+    def _take_slice(self) -> None:
+        if self.slice is not None:
+            batch, start, stop = self.slice
+            self.slice = None
+            self.batches.append(batch.slice(start, stop - start))
+            self.pending += stop - start
+            self._write_groups()
+
+    def _added(self, rows: int) -> None:
         self.buffered += rows
         self.count += rows
         while self.buffered >= self.limit:
             self._convert(self.limit)
-            if self.pending >= ROWS_PER_GROUP:
-                self._write_group()
+            self._write_groups()
 
     def _convert(self, rows: int) -> None:
         """Convert the first ``rows`` buffered rows to an Arrow batch."""
         if not rows:
             return
-        utf8 = self.utf8
-        arrays = []
-        for number, (values, fld) in enumerate(zip(self.columns, self.schema, strict=True)):
-            head = values if rows == len(values) else values[:rows]
-            arrays.append(utf8_array(head, fld.type) if number in utf8 else pa.array(head, type=fld.type))
+        self.batches.append(arrow_batch(self.columns, self.schema, self.utf8_columns, rows))
         for values in self.columns:
             del values[:rows]
-        self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
         self.pending += rows
         self.buffered -= rows
 
-    def flush(self) -> None:
-        """Write what is buffered as one row group (an empty one for a table without rows)."""
-        self._convert(self.buffered)
-        self._write_group()
+    def _write_groups(self) -> None:
+        """Write row groups of :data:`ROWS_PER_GROUP` rows while the batches hold that many."""
+        while self.pending >= ROWS_PER_GROUP:
+            table = pa.Table.from_batches(self.batches, schema=self.schema)
+            self._write(table.slice(0, ROWS_PER_GROUP))
+            self.batches = table.slice(ROWS_PER_GROUP).to_batches()
+            self.pending -= ROWS_PER_GROUP
 
-    def _write_group(self) -> None:
-        """Write the converted batches as one row group."""
+    def _write(self, table: pa.Table) -> None:
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
-        table = pa.Table.from_batches(self.batches, schema=self.schema)
         self.writer.write_table(table, row_group_size=max(1, table.num_rows))
-        self.batches = []
-        self.pending = 0
 
     def close(self) -> None:
-        if self.writer is None or self.buffered or self.batches:
-            self.flush()
+        """Write what is left (an empty row group for a table without rows) and close the file."""
+        self._take_slice()
+        self._convert(self.buffered)
+        self._write_groups()
+        if self.writer is None or self.pending:
+            self._write(pa.Table.from_batches(self.batches, schema=self.schema))
+            self.batches, self.pending = [], 0
         assert self.writer is not None
         self.writer.close()
+
+
+def arrow_batch(columns: list[list[Any]], schema: pa.Schema, utf8_columns: Sequence[str] = (),
+                rows: int | None = None) -> pa.RecordBatch:
+    """The first ``rows`` (all if None) of ``columns`` (a list of values per column of ``schema``) as a batch.
+
+    The columns named in ``utf8_columns`` are converted by :func:`utf8_array`.
+    """
+    utf8 = {schema.get_field_index(name) for name in utf8_columns}
+    arrays = []
+    for number, (values, fld) in enumerate(zip(columns, schema, strict=True)):
+        head = values if rows is None or rows == len(values) else values[:rows]
+        arrays.append(utf8_array(head, fld.type) if number in utf8 else pa.array(head, type=fld.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def utf8_array(values: Sequence[Any], type: pa.DataType) -> pa.Array:

@@ -15,7 +15,7 @@ Offsets, as everywhere: code points, half-open; ``spans.text`` is ``text[start:e
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -23,7 +23,13 @@ import pyarrow as pa
 
 from claimset.convert import SchemeIndex
 from claimset.offsets import QUOTE_CONTEXT
-from claimset.tables import relation_id, span_id
+from claimset.seeds import sha256_text
+from claimset.sink import UTF8_COLUMNS, arrow_batch
+from claimset.tables import RELATIONS, SPANS, relation_id, span_id
+from claimset.values import INT64, lead_time, parse_date, parse_time, user_id
+from claimset.versions import version_time
+
+DEFERRED = object()  # a task the reader left undecoded for convert_tasks (see claimset.ingest._Feed)
 
 
 class RegionValue(msgspec.Struct):
@@ -298,3 +304,86 @@ class CleanConverter:
         count = len(links)
         annotation_ids.extend([annotation_id] * count)
         doc_ids.extend([doc_id] * count)
+
+
+class CleanAnnotation(NamedTuple):
+    """A clean annotation as :func:`convert_tasks` converted it; its rows follow the previous one's in the batches."""
+
+    row: tuple[Any, ...]  # its row of the annotations table (claimset.tables.ANNOTATIONS)
+    time: int  # version_time of its updated_at
+    regions: int  # spans rows (every region was written)
+    attributes: int
+    links: int  # relations rows
+
+
+class CleanTask(NamedTuple):
+    """A task that passed the task checks of the fast path, with its annotations by position."""
+
+    doc_id: str
+    text: str
+    published: str | None
+    task_id: int | None
+    drafts: int
+    predictions: int
+    annotations: list[CleanAnnotation | None]  # None: not clean, for the general path
+
+
+class Converted(NamedTuple):
+    """What :func:`convert_tasks` made of a list of tasks: per task, a :class:`CleanTask` or None (it does not
+    decode, or fails a task check: the general path takes it), and the rows of the clean annotations, in order."""
+
+    tasks: list[CleanTask | None]
+    spans: pa.RecordBatch
+    relations: pa.RecordBatch
+
+
+def convert_tasks(decoder: msgspec.json.Decoder[Any], converter: CleanConverter,
+                  raws: list[bytes] | list[memoryview]) -> Converted:
+    """Decode and convert the tasks in ``raws`` (each one task's JSON), on their own.
+
+    What depends on the tasks before them is left to the importer: whether a doc_id came with another
+    text, and whether an annotation id was met before (a later version). No state is kept between
+    calls, so lists of tasks can be converted in any order, or in other processes
+    (:mod:`claimset.workers`).
+    """
+    spans: list[list[Any]] = [[] for _ in SPANS]
+    relations: list[list[Any]] = [[] for _ in RELATIONS]
+    tasks = [_clean_task(decode(decoder, memoryview(raw)), converter, spans, relations) for raw in raws]
+    return Converted(tasks, arrow_batch(spans, SPANS, UTF8_COLUMNS["spans"]), arrow_batch(relations, RELATIONS))
+
+
+def _clean_task(task: Any, converter: CleanConverter, spans: list[list[Any]],
+                relations: list[list[Any]]) -> CleanTask | None:
+    """The typed ``task`` converted, or None if it is None or fails a check the general path would report."""
+    if task is None:
+        return None
+    data = task.data
+    text, task_id, published = data.text, task.id, data.published
+    if (task.completions is not None or not text or (task_id is not None and task_id not in INT64)
+            or (published is not None and parse_date(published) is None)
+            or (data.text_sha256 is not None and data.text_sha256 != sha256_text(text))):
+        return None
+    doc_id = data.doc_id or f"ls-task-{task_id}"
+    return CleanTask(doc_id, text, published, task_id, len(task.drafts or ()), len(task.predictions or ()),
+                     [_clean_annotation(annotation, converter, text, task_id, doc_id, spans, relations)
+                      for annotation in task.annotations or ()])
+
+
+def _clean_annotation(annotation: Annotation, converter: CleanConverter, text: str, task_id: int | None,
+                      doc_id: str, spans: list[list[Any]], relations: list[list[Any]]) -> CleanAnnotation | None:
+    """The annotation's rows appended, or None, having appended nothing: cancelled, an id or a time that the
+    general path rejects, or a result item that is not clean."""
+    annotation_id = annotation.id
+    if annotation_id not in INT64 or annotation.was_cancelled:
+        return None
+    created_at, updated_at = parse_time(annotation.created_at), parse_time(annotation.updated_at)
+    if (created_at is None and annotation.created_at is not None) or \
+            (updated_at is None and annotation.updated_at is not None):
+        return None
+    counts = converter.convert(annotation.result or [], text, annotation_id, doc_id, spans, relations)
+    if counts is None:
+        return None
+    regions, attributes, links = counts
+    row = (annotation_id, task_id, doc_id, user_id(annotation.completed_by), "submitted",
+           annotation.ground_truth is True, created_at, updated_at, lead_time(annotation.lead_time), regions, links)
+    return CleanAnnotation(row, version_time(updated_at), regions, attributes, links)
