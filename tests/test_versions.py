@@ -48,6 +48,7 @@ def occurrence(rng: random.Random) -> Occurrence:
 
 def test_occurrences_read_back_what_was_stored_and_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(IntIndex, "MERGE_AT", 4)
+    monkeypatch.setattr(Occurrences, "CHUNK", 5)  # records across several arrays
     rng = random.Random(9)
     store, expected = Occurrences(), {}
     for _ in range(300):

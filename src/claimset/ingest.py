@@ -468,6 +468,7 @@ def _annotations(task: dict[str, Any]) -> list[Any]:
 
 CHUNK_BYTES = 1 << 20  # the tasks' bytes in one list for the fast path (see _Feed)
 PARALLEL_BYTES = 32 << 20  # exports of this size on: a worker process converts too, when jobs is not given
+PENDING_LISTS = 6  # lists read and not yet added at most: memory stays flat when the workers fall behind
 
 
 class _Taken:
@@ -532,9 +533,11 @@ class _Feed:
             converted = typed.convert_tasks(decoder, self.importer.clean, raws)
         self.pending.append((items, ticket, converted))
         self._add_ready(wait=False)
+        while len(self.pending) > PENDING_LISTS:  # the worker is behind: wait for it rather than hold more
+            self._add_ready(wait=True, one=True)
 
-    def _add_ready(self, wait: bool) -> None:
-        """Add the lists that are back, in order; all of them if ``wait``."""
+    def _add_ready(self, wait: bool, one: bool = False) -> None:
+        """Add the lists that are back, in order; all of them if ``wait`` (only the first if ``one``)."""
         while self.pending:
             items, ticket, converted = self.pending[0]
             if ticket is not None:
@@ -545,6 +548,8 @@ class _Feed:
             rows = None if converted is None else _Taken(converted)
             for item in items:
                 self.importer.add_read_task(item, self.path, rows)
+            if one:
+                return
 
     def finish(self) -> None:
         """Convert and add what is left."""

@@ -31,7 +31,7 @@ from claimset import typed
 from claimset.convert import SchemeIndex
 from claimset.scheme import Scheme
 
-QUEUED = 8  # lists a worker holds at most: the importer converts a list itself only when the worker is this far behind
+QUEUED = 4  # lists a worker holds at most: the importer converts a list itself only when the worker is this far behind
 PIPE_BYTES = 1 << 20
 _LENGTH = struct.Struct("<Q")
 _START = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
