@@ -46,17 +46,21 @@ def occurrence(rng: random.Random) -> Occurrence:
     )
 
 
-def test_occurrences_read_back_what_was_stored_and_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("spill", [False, True])
+def test_occurrences_read_back_what_was_stored_and_replaced(spill: bool, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(IntIndex, "MERGE_AT", 4)
-    monkeypatch.setattr(Occurrences, "CHUNK", 5)  # records across several arrays
+    monkeypatch.setattr(Occurrences, "SPILL_AT", 5)  # records in the file and in memory, replaced in both
     rng = random.Random(9)
-    store, expected = Occurrences(), {}
+    store, expected = Occurrences(tmp_path / "spill" if spill else None), {}
     for _ in range(300):
         annotation_id = rng.choice(INT64_EXTREMES + list(range(40)))
         kept = occurrence(rng)
         store.store(annotation_id, store.find(annotation_id), kept)
         expected[annotation_id] = kept
     assert {aid: store.read(slot) for aid in expected if (slot := store.find(aid)) is not None} == expected
+    assert (store.spilled > 0) is spill
+    store.close()
 
 
 @pytest.mark.parametrize(("earlier", "later"), [

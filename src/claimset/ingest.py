@@ -140,7 +140,7 @@ class _Importer:
             "relations": RowBuffer(RELATIONS, staging / "relations.parquet"),
             "rejects": RowBuffer(REJECTS, staging / "rejects.parquet"),
         }
-        self.seen = Occurrences()
+        self.seen = Occurrences(staging / "annotations.versions")
         self.drop: dict[str, list[tuple[int, int]]] = {name: [] for name in self.buffers}
         self.source = ""
         self.index = SchemeIndex.of(scheme)
@@ -459,6 +459,7 @@ class _Importer:
                 drop_rows(self.buffers[name].path, ranges)
         self.summary.documents = self.documents.write(staging / "documents.parquet")
         self.documents.close()
+        self.seen.close()
 
 
 def _annotations(task: dict[str, Any]) -> list[Any]:
@@ -653,7 +654,8 @@ def _import_tables(paths: list[Path], folder: Path, seeds: Sequence[Document], s
                     raise
                 feed.finish()
         importer.finish(folder)
-        (folder / "documents.texts").unlink()
+        for spill in ("documents.texts", "annotations.versions"):
+            (folder / spill).unlink()
         check_written(importer.summary)  # before the swap: nothing written from regions read is an error
         pa.default_memory_pool().release_unused()  # hand the row-group buffers back before validation
         return importer.summary

@@ -11,10 +11,12 @@ found through :class:`IntIndex` (16 bytes per id once merged).
 from __future__ import annotations
 
 import datetime as dt
+import os
 from array import array
 from collections import Counter
 from dataclasses import dataclass
-from typing import NamedTuple
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -109,6 +111,7 @@ class Occurrence:
 _ROWS = 8
 _COUNTS = _ROWS + 2 * len(TABLES)
 _RECORD = _COUNTS + 2 * len(ITEM_KINDS)
+_RECORD_BYTES = 8 * _RECORD
 _HAS_TASK = 1
 _CANCELLED = 2
 _HAS_DIGEST = 4
@@ -129,19 +132,40 @@ class Occurrences:
     annotations that have rejects.
     """
 
-    CHUNK = 4096  # records per array: a full array is never copied to grow (a 50,000-task import holds 29 MB)
+    SPILL_AT = 4096  # records kept in memory before they are written to the spill file
 
-    def __init__(self) -> None:
+    def __init__(self, spill: Path | None = None) -> None:
+        """``spill``: a file for the records (created), so that memory stays flat; None keeps them in memory."""
         self.index = IntIndex()
-        self.chunks: list[array[int]] = []
+        self.handle: BinaryIO | None = spill.open("w+b") if spill is not None else None
+        self.spilled = 0  # records in the file; the ones after them are in self.recent
+        self.recent = array("q")
         self.reasons: dict[int, Counter[str]] = {}
+
+    def _record(self, slot: int) -> array[int]:
+        if slot >= self.spilled:
+            at = slot - self.spilled
+            return self.recent[at * _RECORD : (at + 1) * _RECORD]
+        assert self.handle is not None
+        record = array("q")
+        record.frombytes(os.pread(self.handle.fileno(), _RECORD_BYTES, slot * _RECORD_BYTES))
+        return record
+
+    def _spill(self) -> None:
+        if self.handle is not None and len(self.recent) >= self.SPILL_AT * _RECORD:
+            os.pwrite(self.handle.fileno(), self.recent.tobytes(), self.spilled * _RECORD_BYTES)
+            self.spilled += len(self.recent) // _RECORD
+            self.recent = array("q")
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
 
     def find(self, annotation_id: int) -> int | None:
         return self.index.get(annotation_id)
 
     def read(self, slot: int) -> Occurrence:
-        chunk, at = divmod(slot, self.CHUNK)
-        record = self.chunks[chunk][at * _RECORD : (at + 1) * _RECORD]
+        record = self._record(slot)
         flags = record[1]
         rows, counts = record[_ROWS:_COUNTS], record[_COUNTS:]
         return Occurrence(
@@ -168,12 +192,14 @@ class Occurrences:
         record.extend(count for kind in ITEM_KINDS for count in occurrence.counts[kind])
         if slot is None:
             slot = self.index.add(annotation_id)
-            if slot % self.CHUNK == 0:
-                self.chunks.append(array("q"))
-            self.chunks[-1].extend(record)
+            self.recent.extend(record)
+            self._spill()
+        elif slot >= self.spilled:
+            at = slot - self.spilled
+            self.recent[at * _RECORD : (at + 1) * _RECORD] = record
         else:
-            chunk, at = divmod(slot, self.CHUNK)
-            self.chunks[chunk][at * _RECORD : (at + 1) * _RECORD] = record
+            assert self.handle is not None
+            os.pwrite(self.handle.fileno(), record.tobytes(), slot * _RECORD_BYTES)
         if occurrence.reasons:
             self.reasons[slot] = occurrence.reasons
         else:
