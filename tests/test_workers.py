@@ -132,11 +132,15 @@ def test_a_lost_or_failing_worker_costs_only_time(start: str, answered: bool, re
     assert _children() == []
 
 
-def test_no_worker_when_the_interpreter_cannot_be_started(export: Path, tmp_path: Path,
+@pytest.mark.parametrize("why", ["missing", "frozen"])
+def test_no_worker_when_the_interpreter_cannot_be_started(why: str, export: Path, tmp_path: Path,
                                                           counted: list[workers.Workers],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     expected = _outcome([export], tmp_path / "one", jobs=1)
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    if why == "missing":
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    else:  # a PyInstaller-style application: sys.executable is the application itself
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert _outcome([export], tmp_path / "two", jobs=2) == expected
     assert counted[-1].workers == []
 

@@ -171,7 +171,9 @@ class Workers:
         self.next_ticket = 0
         self.answered = 0  # lists converted by a worker
         self.redone = 0  # lists converted here after their worker was lost or failed on them
-        for _ in range(count if self.decoder is not None and sys.executable else 0):
+        # a frozen application's executable is not a Python interpreter that takes -c
+        startable = bool(sys.executable) and not getattr(sys, "frozen", False)
+        for _ in range(count if self.decoder is not None and startable else 0):
             try:
                 worker = _Worker(scheme)
             except OSError:
