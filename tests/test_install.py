@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from claimset import __version__
+from synthetic import write_export
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "000_666aa4b0ee0165a8.txt"
@@ -22,6 +23,30 @@ RAW = next((ROOT / "annotations" / "raw").glob("*.json"))
 PACKAGE_DATA = ("claimset/data/scheme.yaml", "claimset/data/predictions.schema.json",
                 "claimset/templates/project/dot-pre-commit-config.yaml",
                 "claimset/templates/project/dot-github/workflows/claimset.yml", "claimset/py.typed")
+
+
+# the import with a worker process (every task a list of its own), from the installed wheel: the worker must find
+# the same claimset; prints whether the tables equal those of one process, and what the worker did
+WORKERS_CHECK = """
+import sys
+from pathlib import Path
+import pyarrow.parquet as pq
+import claimset.ingest as ingest
+import claimset.workers as workers
+made = []
+class Counting(workers.Workers):
+    def __init__(self, *args):
+        super().__init__(*args)
+        made.append(self)
+workers.Workers = Counting
+ingest.CHUNK_BYTES = 1
+tables = []
+for jobs in (1, 2):
+    ingest.import_exports([Path(sys.argv[1])], Path(f"jobs-{jobs}"), jobs=jobs)
+    tables.append({p.name: pq.read_table(p) for p in sorted(Path(f"jobs-{jobs}").glob("*.parquet"))})
+print("same" if tables[0].keys() == tables[1].keys() and all(tables[0][k].equals(tables[1][k]) for k in tables[0])
+      else "differ", "answered" if made[-1].answered else "none", f"redone={made[-1].redone}")
+"""
 
 
 def run(args: list[str | Path], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -83,6 +108,9 @@ def test_the_installed_wheel_runs_the_loop_from_outside_the_checkout(installed: 
                  ["evaluate", "--pred", "baseline.jsonl"], ["extract", "--format", "quotes", "--out", "quotes.jsonl"],
                  ["evaluate", "--pred", "quotes.jsonl"], ["stats"]):
         run([claimset, *step], cwd=project, env=env)
+    write_export(project / "synthetic.json", 20, seed=3, annotators=2, chars=400)
+    workers = run([venv / "bin" / "python", "-c", WORKERS_CHECK, "synthetic.json"], cwd=project, env=env)
+    assert workers.stdout.split() == ["same", "answered", "redone=0"], workers.stdout + workers.stderr
     schema = run([venv / "bin" / "python", "-c", "from claimset.predictions import published_json_schema as s; "
                   "print(s()['title'])"], cwd=tmp_path, env=env)
     assert schema.stdout.strip() == "claimset predictions record"
