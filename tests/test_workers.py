@@ -49,6 +49,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[workers.Workers]:
 
     monkeypatch.setattr(workers.Workers, "__init__", init)
     monkeypatch.setattr(ingest, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(ingest, "available_cores", lambda: 4)  # so that jobs=3 is 3 processes on any machine
     return made
 
 
@@ -74,7 +75,9 @@ def _children() -> list[int]:
 
 
 def test_workers_convert_lists_and_the_tables_do_not_change(export: Path, tmp_path: Path,
-                                                           counted: list[workers.Workers]) -> None:
+                                                           counted: list[workers.Workers],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "QUEUED", 1)  # a second worker starts as soon as the first holds a list
     one = _outcome([export], tmp_path / "one", jobs=1)
     three = _outcome([export], tmp_path / "three", jobs=3)
     assert one == three
@@ -173,9 +176,14 @@ def test_an_interrupt_mid_import_stops_the_workers(export: Path, tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
-def test_jobs_must_be_one_or_more(export: Path, tmp_path: Path) -> None:
-    with pytest.raises(ClaimsetError, match=r"^jobs must be 1 or more, not 0$"):
-        import_exports([export], tmp_path / "out", jobs=0)
+@pytest.mark.parametrize("jobs", [0, -1, 2.5, "2", True])
+def test_jobs_must_be_a_whole_number_one_or_more(jobs: Any, export: Path, tmp_path: Path) -> None:
+    with pytest.raises(ClaimsetError, match=r"^jobs must be a whole number, 1 or more, not "):
+        import_exports([export], tmp_path / "out", jobs=jobs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_jobs_zero_on_the_command_line_is_a_usage_error(export: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["import", str(export), "--out", str(tmp_path / "cli"), "--jobs", "0"])
     assert result.exit_code == 2 and "--jobs" in result.output
 
@@ -206,3 +214,43 @@ def test_the_cli_imports_the_same_with_jobs(tmp_path: Path) -> None:
         outputs.append(output)
     assert outputs[0] == outputs[1]
     assert _tables(tmp_path / "1") == _tables(tmp_path / "2")
+
+
+def test_never_more_processes_than_cores(export: Path, tmp_path: Path, counted: list[workers.Workers],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "available_cores", lambda: 2)
+    monkeypatch.setattr(workers, "QUEUED", 1)
+    assert _outcome([export], tmp_path / "many", jobs=16) == _outcome([export], tmp_path / "one", jobs=1)
+    assert counted[0].count == 1 and len(counted[0].workers) == 1
+
+
+def test_an_export_of_one_list_starts_no_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[workers.Workers] = []
+    real = workers.Workers.__init__
+
+    def init(self: workers.Workers, *args: Any) -> None:
+        real(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(workers.Workers, "__init__", init)
+    path = tmp_path / "small.json"
+    write_export(path, 5, seed=2, annotators=2, chars=400)
+    assert _outcome([path], tmp_path / "two", jobs=2) == _outcome([path], tmp_path / "one", jobs=1)
+    assert made[0].workers == []
+
+
+def test_a_worker_never_imports_the_current_folders_files(export: Path, tmp_path: Path,
+                                                         counted: list[workers.Workers],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The importer's sys.path holds '' (python -c, a notebook) and it changed folder: '' is that folder now."""
+    expected = _outcome([export], tmp_path / "one", jobs=1)
+    trap = tmp_path / "trap"
+    trap.mkdir()
+    for name in ("claimset", "msgspec", "pyarrow", "orjson"):
+        (trap / f"{name}.py").write_text(f"open({str(trap / 'IMPORTED')!r} + '-{name}', 'w').close()\n"
+                                         "raise SystemExit(7)\n")
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    monkeypatch.chdir(trap)
+    assert _outcome([export], tmp_path / "two", jobs=2) == expected
+    assert sorted(path.name for path in trap.iterdir()) == ["claimset.py", "msgspec.py", "orjson.py", "pyarrow.py"]
+    assert counted[-1].answered > 0 and counted[-1].redone == 0

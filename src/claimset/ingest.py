@@ -523,10 +523,10 @@ class _Feed:
         if self.size >= CHUNK_BYTES:
             self._send()
 
-    def _send(self) -> None:
+    def _send(self, here: bool = False) -> None:
         items, self.items, self.size = self.items, [], 0
         raws = [item.raw for item in items if item.typed]
-        ticket = self.pool.submit(raws) if raws else None
+        ticket = self.pool.submit(raws) if raws and not here else None
         converted = None
         decoder = self.importer.decoder
         if ticket is None and raws:
@@ -553,9 +553,10 @@ class _Feed:
                 return
 
     def finish(self) -> None:
-        """Convert and add what is left."""
+        """Convert and add what is left (the last list here, unless a worker already runs: one list does not
+        pay for starting one)."""
         if self.items:
-            self._send()
+            self._send(here=not self.pool.workers)
         self._add_ready(wait=True)
 
 
@@ -589,16 +590,17 @@ def import_dataset(
     written to a staging folder, validated there (unless ``validate`` is false) and swapped in only if
     valid or ``allow_invalid`` (:func:`claimset.dataset.write_dataset`): a failed import leaves ``out_dir``
     as it was. ``on_read`` is called with the number of bytes read, for progress bars. ``jobs``: the
-    processes that convert tasks (:mod:`claimset.workers`), this one included; by default 2 for exports
-    of :data:`PARALLEL_BYTES` or more on a machine with 2 cores or more, else 1. The tables do not depend on it.
+    processes that convert tasks (:mod:`claimset.workers`), this one included, at most one per core; by
+    default 2 for exports of :data:`PARALLEL_BYTES` or more on a machine with 2 cores or more, else 1. The
+    tables do not depend on it.
     """
     scheme = scheme or default_scheme()
     paths = list(paths)
     if not paths:
         raise ClaimsetError("no export files given")
-    if jobs is not None and jobs < 1:
-        raise ClaimsetError(f"jobs must be 1 or more, not {jobs}")
-    processes = jobs if jobs is not None else default_jobs(paths)
+    if jobs is not None and (type(jobs) is not int or jobs < 1):
+        raise ClaimsetError(f"jobs must be a whole number, 1 or more, not {jobs!r}")
+    processes = min(jobs if jobs is not None else default_jobs(paths), available_cores())
 
     def fill(staging: Path) -> ImportSummary:
         return _import_tables(paths, staging, seeds, scheme, on_read, processes)

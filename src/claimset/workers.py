@@ -4,8 +4,10 @@
 importer hands lists of tasks to :class:`Workers`, goes on reading, and takes each list's
 :class:`~claimset.typed.Converted` back in the export's order; what depends on earlier tasks
 (documents met before, versions of an annotation) stays with the importer. A worker is
-``python -I`` started with the importing process's ``sys.path``, so it runs the same claimset
-whatever installed it, and never the current folder's files. Messages are length-prefixed pickles
+``python -I`` started with the importing process's ``sys.path`` (absolute, without the current
+folder, with the folder claimset came from), so it runs the same claimset whatever installed it,
+and never the current folder's files. Workers are started when a list finds none with room, up to
+the count asked for. Messages are length-prefixed pickles
 over the worker's stdin and stdout; only this module writes either end.
 
 A worker that cannot start, dies, or fails on a list costs only time: its lists are converted in
@@ -44,6 +46,17 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def _worker_path() -> list[str]:
+    """The importing process's ``sys.path`` for a worker: its folders made absolute, without the current folder
+    (``''``: a worker must not import the files of whatever folder the importer is in now), and the folder
+    claimset was imported from first if it is not among them (an editable install's finder)."""
+    import claimset
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(claimset.__file__)))
+    entries = list(dict.fromkeys(os.path.abspath(entry) for entry in sys.path if entry not in ("", ".")))
+    return entries if package_root in entries else [package_root, *entries]
 
 
 def _widen(stream: IO[bytes]) -> None:
@@ -109,7 +122,7 @@ class _Worker:
 
     def __init__(self, scheme: Scheme) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _START, json.dumps(sys.path)],
+            [sys.executable, "-I", "-c", _START, json.dumps(_worker_path())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -173,13 +186,21 @@ class Workers:
         self.redone = 0  # lists converted here after their worker was lost or failed on them
         # a frozen application's executable is not a Python interpreter that takes -c
         startable = bool(sys.executable) and not getattr(sys, "frozen", False)
-        for _ in range(count if self.decoder is not None and startable else 0):
-            try:
-                worker = _Worker(scheme)
-            except OSError:
-                break
-            self.workers.append(worker)
-            threading.Thread(target=self._collect, args=(worker,), daemon=True).start()
+        self.count = count if self.decoder is not None and startable else 0  # started one by one, when needed
+        self.cannot_start = False
+
+    def _start(self) -> _Worker | None:
+        """One more worker, if the count allows and one can be started."""
+        if len(self.workers) >= self.count or self.cannot_start:
+            return None
+        try:
+            worker = _Worker(self.scheme)
+        except OSError:
+            self.cannot_start = True
+            return None
+        self.workers.append(worker)
+        threading.Thread(target=self._collect, args=(worker,), daemon=True).start()
+        return worker
 
     def _collect(self, worker: _Worker) -> None:
         """Take the worker's answers until its output ends; then it is lost (its lists are converted here)."""
@@ -197,16 +218,16 @@ class Workers:
                 self.ready.notify_all()
 
     def submit(self, raws: list[memoryview]) -> int | None:
-        for worker in self.workers:
-            with self.ready:
-                room = worker.alive and len(worker.queued) < QUEUED
-            if room:
-                ticket = self.next_ticket
-                self.next_ticket += 1
-                self.raws[ticket] = copies = [bytes(raw) for raw in raws]
-                worker.submit(ticket, copies)
-                return ticket
-        return None
+        with self.ready:
+            roomy = [worker for worker in self.workers if worker.alive and len(worker.queued) < QUEUED]
+        worker = roomy[0] if roomy else self._start()
+        if worker is None:
+            return None
+        ticket = self.next_ticket
+        self.next_ticket += 1
+        self.raws[ticket] = copies = [bytes(raw) for raw in raws]
+        worker.submit(ticket, copies)
+        return ticket
 
     def result(self, ticket: int, wait: bool) -> typed.Converted | None:
         """The ticket's list converted; None if it is not back yet and not ``wait``."""
