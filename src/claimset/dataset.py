@@ -40,7 +40,7 @@ from claimset.models import AnnotationColumns, DocumentColumns, RelationColumns,
 from claimset.partition import Layout, Spool, work_directory
 from claimset.scheme import Scheme, default_scheme, load_scheme, scheme_from_text
 from claimset.seeds import Document
-from claimset.tables import TABLES, atomic_path, table_path, write_table
+from claimset.tables import TABLES, atomic_path, read_ahead, table_path, write_table
 from claimset.transaction import replace_folder
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ def _schema(name: str, columns: Sequence[str] | None = None) -> pa.Schema:
 def _batches(file: pq.ParquetFile, name: str) -> Iterator[pa.Table]:
     """The columns of table ``name`` the claims read, :data:`BATCH_ROWS` rows at a time, cast to their types."""
     schema = _schema(name, CLAIM_INPUTS[name])
-    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(schema.names), use_threads=False):
+    for batch in read_ahead(file.iter_batches(batch_size=BATCH_ROWS, columns=list(schema.names), use_threads=False)):
         yield pa.Table.from_batches([batch]).cast(schema)
         pa.default_memory_pool().release_unused()
 

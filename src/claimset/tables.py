@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -138,3 +139,13 @@ def write_table(table: pa.Table, path: Path) -> None:
 def read_table(directory: Path, name: str) -> pa.Table:
     """Read table ``name`` from a dataset directory, cast to its declared schema."""
     return pq.read_table(table_path(directory, name)).cast(TABLES[name])
+
+
+def read_ahead(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches`` (say ``ParquetFile.iter_batches``), each read by a thread while the one before is used: Parquet
+    decoding leaves the interpreter free, so it runs on another core. One batch more in memory."""
+    with ThreadPoolExecutor(1, thread_name_prefix="claimset-read") as reader:
+        coming = reader.submit(next, batches, None)
+        while (batch := coming.result()) is not None:
+            coming = reader.submit(next, batches, None)
+            yield batch

@@ -73,7 +73,7 @@ from claimset.offsets import QUOTE_CONTEXT
 from claimset.partition import Layout, Spool, split_keys, work_directory
 from claimset.scheme import Scheme
 from claimset.seeds import Document, sha256_text
-from claimset.tables import TABLES, table_path
+from claimset.tables import TABLES, read_ahead, table_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -804,7 +804,7 @@ class _TableCheck:
             yield self.file.schema_arrow.empty_table()
         else:
             batch_rows = DOCUMENT_BATCH_ROWS if self.name == "documents" else BATCH_ROWS
-            for batch in self.file.iter_batches(batch_size=batch_rows, use_threads=False):
+            for batch in read_ahead(self.file.iter_batches(batch_size=batch_rows, use_threads=False)):
                 yield pa.Table.from_batches([batch])
 
     def finish(self) -> None:
