@@ -37,9 +37,8 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[workers.Workers]:
-    """Every Workers made, to read its counts afterwards; every task a list of its own."""
+def _every_workers(monkeypatch: pytest.MonkeyPatch) -> list[workers.Workers]:
+    """Every Workers made from now on, to read its counts afterwards."""
     made: list[workers.Workers] = []
     real = workers.Workers.__init__
 
@@ -48,6 +47,13 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[workers.Workers]:
         made.append(self)
 
     monkeypatch.setattr(workers.Workers, "__init__", init)
+    return made
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[workers.Workers]:
+    """Every Workers made, to read its counts afterwards; every task a list of its own."""
+    made = _every_workers(monkeypatch)
     monkeypatch.setattr(ingest, "CHUNK_BYTES", 1)
     monkeypatch.setattr(ingest, "available_cores", lambda: 4)  # so that jobs=3 is 3 processes on any machine
     return made
@@ -225,14 +231,7 @@ def test_never_more_processes_than_cores(export: Path, tmp_path: Path, counted: 
 
 
 def test_an_export_of_one_list_starts_no_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[workers.Workers] = []
-    real = workers.Workers.__init__
-
-    def init(self: workers.Workers, *args: Any) -> None:
-        real(self, *args)
-        made.append(self)
-
-    monkeypatch.setattr(workers.Workers, "__init__", init)
+    made = _every_workers(monkeypatch)
     path = tmp_path / "small.json"
     write_export(path, 5, seed=2, annotators=2, chars=400)
     assert _outcome([path], tmp_path / "two", jobs=2) == _outcome([path], tmp_path / "one", jobs=1)
