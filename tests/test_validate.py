@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -270,6 +271,25 @@ def test_missing_and_unreadable_tables(valid_dir: Path, tmp_path: Path) -> None:
     table_path(target, "rejects").write_bytes(b"not parquet")
     report = validate_dataset(target)
     assert [(f.table, f.check) for f in report.failures] == MISSING_AND_UNREADABLE
+
+
+@pytest.mark.parametrize("table", ["spans", "claims"])
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_table_that_is_not_a_regular_file_is_unreadable(table: str, kind: str, valid_dir: Path,
+                                                          tmp_path: Path) -> None:
+    """A FIFO would make the reader wait for a writer for ever (adversarial pass); a folder's message named
+    the /proc path validation reads through."""
+    target = tmp_path / "odd"
+    shutil.copytree(valid_dir, target)
+    path = table_path(target, table)
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    report = validate_dataset(target)
+    assert (table, None, None, "table_unreadable") in [(f.table, f.key, f.column, f.check) for f in report.failures]
+    assert f"{table}.parquet: not a regular file" in [f.message for f in report.failures]
 
 
 def test_missing_directory_is_an_error(tmp_path: Path) -> None:

@@ -182,7 +182,13 @@ def test_an_interrupt_mid_import_stops_the_workers(export: Path, tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("jobs", [0, -1, 2.5, "2", True])
+def test_jobs_of_any_integer_type(export: Path, tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    expected = _outcome([export], tmp_path / "one", jobs=1)
+    assert _outcome([export], tmp_path / "two", jobs=np.int64(2)) == expected
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 2.5, 2.0, "2", True, None.__class__])
 def test_jobs_must_be_a_whole_number_one_or_more(jobs: Any, export: Path, tmp_path: Path) -> None:
     with pytest.raises(ClaimsetError, match=r"^jobs must be a whole number, 1 or more, not "):
         import_exports([export], tmp_path / "out", jobs=jobs)
@@ -245,11 +251,23 @@ def test_a_worker_never_imports_the_current_folders_files(export: Path, tmp_path
     expected = _outcome([export], tmp_path / "one", jobs=1)
     trap = tmp_path / "trap"
     trap.mkdir()
+    trapping = "open({marker!r}, 'w').close()\nraise SystemExit(7)\n"
     for name in ("claimset", "msgspec", "pyarrow", "orjson"):
-        (trap / f"{name}.py").write_text(f"open({str(trap / 'IMPORTED')!r} + '-{name}', 'w').close()\n"
-                                         "raise SystemExit(7)\n")
-    monkeypatch.setattr(sys, "path", ["", *sys.path])
+        (trap / f"{name}.py").write_text(trapping.format(marker=str(trap / f"IMPORTED-{name}")))
+    (trap / "src" / "claimset").mkdir(parents=True)  # what a relative entry 'src' names there
+    (trap / "src" / "claimset" / "__init__.py").write_text(trapping.format(marker=str(trap / "IMPORTED-src")))
+    monkeypatch.setattr(sys, "path", ["", "src", *sys.path])
     monkeypatch.chdir(trap)
     assert _outcome([export], tmp_path / "two", jobs=2) == expected
-    assert sorted(path.name for path in trap.iterdir()) == ["claimset.py", "msgspec.py", "orjson.py", "pyarrow.py"]
+    assert sorted(path.name for path in trap.iterdir()) == ["claimset.py", "msgspec.py", "orjson.py", "pyarrow.py",
+                                                           "src"]
     assert counted[-1].answered > 0 and counted[-1].redone == 0
+
+
+def test_a_worker_that_finds_another_claimset_ends_at_once(export: Path, tmp_path: Path,
+                                                          counted: list[workers.Workers],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _outcome([export], tmp_path / "one", jobs=1)
+    monkeypatch.setattr(workers, "_package_root", lambda: str(tmp_path / "another-claimset"))
+    assert _outcome([export], tmp_path / "two", jobs=2) == expected
+    assert counted[-1].answered == 0 and _children() == []

@@ -304,7 +304,7 @@ def import_command(
     output_format: FormatOption = Format.text,
     jobs: Annotated[int | None, typer.Option(
         min=1, help="Processes that convert tasks, this one included, at most one per core (default: 2 for exports "
-        "of 32 MiB or more on 2 or more cores, else 1). The tables are the same for any value.")] = None,
+        "of 64 MiB or more on 2 or more cores, else 1). The tables are the same for any value.")] = None,
 ) -> None:
     """Import Label Studio JSON exports into a dataset folder, validated before it replaces the old one."""
     from claimset.ingest import import_dataset

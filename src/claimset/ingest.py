@@ -15,6 +15,7 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import operator
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -468,7 +469,7 @@ def _annotations(task: dict[str, Any]) -> list[Any]:
 
 
 CHUNK_BYTES = 1 << 20  # the tasks' bytes in one list for the fast path (see _Feed)
-PARALLEL_BYTES = 32 << 20  # exports of this size on: a worker process converts too, when jobs is not given
+PARALLEL_BYTES = 64 << 20  # exports of this size on: a worker process converts too, when jobs is not given
 PENDING_LISTS = 6  # lists read and not yet added at most: memory stays flat when the workers fall behind
 
 
@@ -598,9 +599,7 @@ def import_dataset(
     paths = list(paths)
     if not paths:
         raise ClaimsetError("no export files given")
-    if jobs is not None and (type(jobs) is not int or jobs < 1):
-        raise ClaimsetError(f"jobs must be a whole number, 1 or more, not {jobs!r}")
-    processes = min(jobs if jobs is not None else default_jobs(paths), available_cores())
+    processes = min(default_jobs(paths) if jobs is None else _whole_jobs(jobs), available_cores())
 
     def fill(staging: Path) -> ImportSummary:
         return _import_tables(paths, staging, seeds, scheme, on_read, processes)
@@ -620,6 +619,17 @@ def import_exports(
     """:func:`import_dataset` without validation: the folder is replaced whenever the import succeeds."""
     return import_dataset(paths, out_dir, seeds=seeds, scheme=scheme, validate=False, on_read=on_read,
                           jobs=jobs).summary
+
+
+def _whole_jobs(jobs: Any) -> int:
+    """``jobs`` as an int if it is a whole number (any integer type but bool) of 1 or more; else a ClaimsetError."""
+    try:
+        number = None if isinstance(jobs, bool) else operator.index(jobs)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        raise ClaimsetError(f"jobs must be a whole number, 1 or more, not {jobs!r}")
+    return number
 
 
 def default_jobs(paths: list[Path]) -> int:

@@ -267,6 +267,10 @@ def _open_tables(directory: Path, report: ValidationReport) -> dict[str, pq.Parq
         if not path.exists():
             report.failures.append(Failure(name, None, None, CrossCheck.TABLE_MISSING, f"{path.name} not found"))
             continue
+        if not path.is_file():  # a folder, or a FIFO, whose opening would wait for a writer for ever
+            report.failures.append(Failure(name, None, None, CrossCheck.TABLE_UNREADABLE,
+                                           f"{path.name}: not a regular file"))
+            continue
         try:
             files[name] = pq.ParquetFile(path, pre_buffer=False)  # pre-buffered column chunks stay cached
         except (OSError, pa.ArrowException) as exc:
@@ -300,7 +304,7 @@ class _ClaimsComparison:
         self.stored_rows = self.derived_rows = 0
         self.batches: Iterator[pa.RecordBatch] = iter(())
         self.held: pa.Table | None = None  # stored rows read but not yet compared
-        if not self.path.exists():
+        if not self.path.is_file():  # missing, a folder or a FIFO: reported by _claims_failures
             return
         try:
             file = pq.ParquetFile(self.path, pre_buffer=False)
@@ -368,6 +372,8 @@ def _claims_failures(directory: Path, scheme: Scheme, report: ValidationReport,
     path = table_path(directory, "claims")
     if not path.exists():
         return [Failure("claims", None, None, CrossCheck.TABLE_MISSING, f"{path.name} not found")]
+    if not path.is_file():
+        return [Failure("claims", None, None, CrossCheck.TABLE_UNREADABLE, f"{path.name}: not a regular file")]
     if comparison is not None and comparison.active and not comparison.whole:
         report.rows["claims"] = comparison.stored_rows
         return comparison.failures()

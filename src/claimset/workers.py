@@ -4,11 +4,11 @@
 importer hands lists of tasks to :class:`Workers`, goes on reading, and takes each list's
 :class:`~claimset.typed.Converted` back in the export's order; what depends on earlier tasks
 (documents met before, versions of an annotation) stays with the importer. A worker is
-``python -I`` started with the importing process's ``sys.path`` (absolute, without the current
-folder, with the folder claimset came from), so it runs the same claimset whatever installed it,
-and never the current folder's files. Workers are started when a list finds none with room, up to
-the count asked for. Messages are length-prefixed pickles
-over the worker's stdin and stdout; only this module writes either end.
+``python -I`` started with the importing process's ``sys.path`` (its absolute entries, and the folder
+its claimset came from; relative ones such as ``''`` dropped), and ends at once if it finds
+another claimset: it runs the same claimset whatever installed it, never the current folder's
+files. Workers are started when a list finds none with room, up to the count asked for. Messages
+are length-prefixed pickles over the worker's stdin and stdout; only this module writes either end.
 
 A worker that cannot start, dies, or fails on a list costs only time: its lists are converted in
 the importing process, by the same function, so the tables are the same in every case.
@@ -36,8 +36,9 @@ from claimset.scheme import Scheme
 QUEUED = 4  # lists a worker holds at most: the importer converts a list itself only when the worker is this far behind
 PIPE_BYTES = 1 << 20
 _LENGTH = struct.Struct("<Q")
+# a worker runs the importer's claimset or none: it ends at once if the package found is another one
 _START = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
-          "from claimset.workers import serve; serve()")
+          "from claimset.workers import _package_root, serve; _package_root() == sys.argv[2] or sys.exit(3); serve()")
 
 
 def available_cores() -> int:
@@ -49,14 +50,19 @@ def available_cores() -> int:
 
 
 def _worker_path() -> list[str]:
-    """The importing process's ``sys.path`` for a worker: its folders made absolute, without the current folder
-    (``''``: a worker must not import the files of whatever folder the importer is in now), and the folder
-    claimset was imported from first if it is not among them (an editable install's finder)."""
+    """The importing process's ``sys.path`` for a worker: its absolute folders, with the folder its claimset was
+    imported from first if it is not among them. Relative ones (``''``, ``src``) are dropped: in a worker they
+    would name folders under whatever folder the importer is in now, not the ones it imported from."""
+    entries = list(dict.fromkeys(entry for entry in sys.path if os.path.isabs(entry)))
+    root = _package_root()
+    return entries if root in entries else [root, *entries]
+
+
+def _package_root() -> str:
+    """The folder that holds the claimset package this process runs."""
     import claimset
 
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(claimset.__file__)))
-    entries = list(dict.fromkeys(os.path.abspath(entry) for entry in sys.path if entry not in ("", ".")))
-    return entries if package_root in entries else [package_root, *entries]
+    return os.path.dirname(os.path.dirname(os.path.abspath(claimset.__file__)))
 
 
 def _widen(stream: IO[bytes]) -> None:
@@ -122,7 +128,7 @@ class _Worker:
 
     def __init__(self, scheme: Scheme) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _START, json.dumps(_worker_path())],
+            [sys.executable, "-I", "-c", _START, json.dumps(_worker_path()), _package_root()],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         assert self.process.stdin is not None and self.process.stdout is not None
