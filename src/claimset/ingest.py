@@ -47,7 +47,7 @@ from claimset.summary import ImportSummary, ItemCounts, check_written
 from claimset.tables import ANNOTATIONS, REJECTS, RELATIONS, SPANS
 from claimset.values import as_int, lead_time, parse_date, parse_time, user_id
 from claimset.versions import Locator, Occurrence, Occurrences, version_time
-from claimset.workers import Workers, available_cores, workers
+from claimset.workers import LOST, Workers, available_cores, workers
 
 if TYPE_CHECKING:
     from claimset.validate import ValidationReport
@@ -526,13 +526,9 @@ class _Feed:
 
     def _send(self, here: bool = False) -> None:
         items, self.items, self.size = self.items, [], 0
-        raws = [item.raw for item in items if item.typed]
+        raws = _deferred(items)
         ticket = self.pool.submit(raws) if raws and not here else None
-        converted = None
-        decoder = self.importer.decoder
-        if ticket is None and raws:
-            assert decoder is not None  # the reader defers tasks only when there is one
-            converted = typed.convert_tasks(decoder, self.importer.clean, raws)
+        converted = self._convert_here(items) if ticket is None and raws else None
         self.pending.append((items, ticket, converted))
         self._add_ready(wait=False)
         while len(self.pending) > PENDING_LISTS:  # the worker is behind: wait for it rather than hold more
@@ -543,9 +539,10 @@ class _Feed:
         while self.pending:
             items, ticket, converted = self.pending[0]
             if ticket is not None:
-                converted = self.pool.result(ticket, wait)
-                if converted is None:
+                answer = self.pool.result(ticket, wait)
+                if answer is None:
                     return
+                converted = self._convert_here(items) if answer == LOST else answer
             self.pending.popleft()
             rows = None if converted is None else _Taken(converted)
             for item in items:
@@ -553,12 +550,23 @@ class _Feed:
             if one:
                 return
 
+    def _convert_here(self, items: list[ReadTask]) -> typed.Converted:
+        """The deferred tasks of ``items`` converted in this process."""
+        decoder = self.importer.decoder
+        assert decoder is not None  # the reader defers tasks only when there is one
+        return typed.convert_tasks(decoder, self.importer.clean, _deferred(items))
+
     def finish(self) -> None:
         """Convert and add what is left (the last list here, unless a worker already runs: one list does not
         pay for starting one)."""
         if self.items:
             self._send(here=not self.pool.workers)
         self._add_ready(wait=True)
+
+
+def _deferred(items: list[ReadTask]) -> list[memoryview]:
+    """The bytes of the tasks of ``items`` the reader left to the fast path."""
+    return [item.raw for item in items if item.typed]
 
 
 @dataclass

@@ -27,12 +27,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import IO, Any
+from typing import IO, Any, Final, Literal
 
 from claimset import typed
 from claimset.convert import SchemeIndex
 from claimset.scheme import Scheme
 
+LOST: Final = "lost"  # what Workers.result gives for a list its worker lost or failed on
 QUEUED = 4  # lists a worker holds at most: the importer converts a list itself only when the worker is this far behind
 PIPE_BYTES = 1 << 20
 _LENGTH = struct.Struct("<Q")
@@ -100,7 +101,7 @@ def serve() -> None:
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     scheme = _receive(source)
     decoder = typed.decoder_for(scheme.text_name)
-    assert decoder is not None  # Workers starts none for a scheme without one
+    assert decoder is not None  # the importer hands out tasks only when there is one
     converter = typed.CleanConverter(SchemeIndex.of(scheme))
     while (message := _receive(source)) is not None:
         ticket, raws = message
@@ -176,23 +177,21 @@ class Workers:
 
     :meth:`submit` gives a list to a worker with room for it and returns a ticket, or None when
     every worker is busy (or there are none): the caller then converts the list itself.
-    :meth:`result` returns a ticket's :class:`~claimset.typed.Converted`, waiting for it if asked.
+    :meth:`result` returns a ticket's :class:`~claimset.typed.Converted`, waiting for it if asked,
+    or :data:`LOST`: the caller converts that list itself too.
     """
 
     def __init__(self, scheme: Scheme, count: int) -> None:
         self.scheme = scheme
-        self.decoder = typed.decoder_for(scheme.text_name)
-        self.converter = typed.CleanConverter(SchemeIndex.of(scheme))
         self.workers: list[_Worker] = []
-        self.raws: dict[int, list[bytes]] = {}  # the lists out with a worker, in case it is lost
         self.answers: dict[int, Any] = {}
         self.ready = threading.Condition()
         self.next_ticket = 0
         self.answered = 0  # lists converted by a worker
-        self.redone = 0  # lists converted here after their worker was lost or failed on them
+        self.redone = 0  # lists LOST: their worker was lost or failed on them
         # a frozen application's executable is not a Python interpreter that takes -c
         startable = bool(sys.executable) and not getattr(sys, "frozen", False)
-        self.count = count if self.decoder is not None and startable else 0  # started one by one, when needed
+        self.count = count if startable else 0  # started one by one, when needed
         self.cannot_start = False
 
     def _start(self) -> _Worker | None:
@@ -209,7 +208,7 @@ class Workers:
         return worker
 
     def _collect(self, worker: _Worker) -> None:
-        """Take the worker's answers until its output ends; then it is lost (its lists are converted here)."""
+        """Take the worker's answers until its output ends; then it is lost (its lists are LOST)."""
         try:
             while (message := _receive(worker.stdout)) is not None:
                 ticket, answer = message
@@ -231,12 +230,11 @@ class Workers:
             return None
         ticket = self.next_ticket
         self.next_ticket += 1
-        self.raws[ticket] = copies = [bytes(raw) for raw in raws]
-        worker.submit(ticket, copies)
+        worker.submit(ticket, [bytes(raw) for raw in raws])  # a copy: pickle takes no memoryview
         return ticket
 
-    def result(self, ticket: int, wait: bool) -> typed.Converted | None:
-        """The ticket's list converted; None if it is not back yet and not ``wait``."""
+    def result(self, ticket: int, wait: bool) -> typed.Converted | Literal["lost"] | None:
+        """The ticket's list converted, or :data:`LOST`; None if it is not back yet and not ``wait``."""
         worker = next(worker for worker in self.workers if ticket in worker.queued)
         with self.ready:
             while ticket not in self.answers and worker.alive and wait:
@@ -246,13 +244,11 @@ class Workers:
         if answer is None and not lost:
             return None
         worker.queued.discard(ticket)
-        raws = self.raws.pop(ticket)
         if isinstance(answer, typed.Converted):
             self.answered += 1
             return answer
-        assert self.decoder is not None
         self.redone += 1
-        return typed.convert_tasks(self.decoder, self.converter, raws)  # lost, or it failed: the same, here
+        return LOST
 
     def close(self, now: bool = False) -> None:
         """Stop the workers: when they are done, or at once if ``now``."""
